@@ -1,0 +1,300 @@
+"""Everything the line-image data modules share: samples, dataset, padding, batching, the alphabet check.
+
+A concrete data module (IAM, a manifest, the synthetic set) only says which samples each split holds, by
+implementing `read_splits()`. This module turns them into padded batches:
+
+    LineSample -> image file -> (augment) -> ImagePreprocessor -> (1, H, W) tensor -> collate_lines ->
+    images (N, 1, H, W_max), widths (N,), targets (N, S_max), target_lengths (N,)
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from datamodules.image_augment import ImageAugmenter
+from recog.alphabet import (UNKNOWN_CHAR_POLICIES, UNKNOWN_SYMBOL, Alphabet, find_unknown_characters,
+                            format_unknown_report)
+from recog.ctc.loss import min_frames_needed
+from recog.images import ImagePreprocessor, ImageReadError, load_image, to_grayscale
+from recog.text import TextNormalizer
+
+log = logging.getLogger(__name__)
+BAD_SAMPLE_POLICIES = ("skip", "fail")
+
+
+@dataclass(frozen=True)
+class LineSample:
+    id: str
+    image_path: Path
+    text: str
+    writer: str | None = None
+    size: tuple[int, int] | None = None  # (width, height) of the original image, for batching by width
+
+
+class LineImageDataset(Dataset):
+    """Loads, augments and normalises one line image per item and encodes its transcript.
+
+    A sample whose image cannot be read is logged with its id and returned as None (policy "skip"; the
+    collate function drops it and counts it), or raises (policy "fail").
+    """
+
+    def __init__(self, samples: Sequence[LineSample], alphabet: Alphabet | None, preprocessor: ImagePreprocessor,
+                 augmenter: ImageAugmenter | None = None, on_bad_sample: str = "skip", seed: int = 0):
+        if on_bad_sample not in BAD_SAMPLE_POLICIES:
+            raise ValueError(f"on_bad_sample must be one of {BAD_SAMPLE_POLICIES}, not {on_bad_sample!r}")
+        self.samples = list(samples)
+        self.alphabet = alphabet
+        self.preprocessor = preprocessor
+        self.augmenter = augmenter
+        self.on_bad_sample = on_bad_sample
+        self.seed = seed
+        self.epoch = 0  # set by the data module; selects the augmentation draw of each epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict | None:
+        sample = self.samples[index]
+        try:
+            image = load_image(sample.image_path)
+        except ImageReadError as error:
+            if self.on_bad_sample == "fail":
+                raise
+            log.warning("skipping sample %s: %s", sample.id, error)
+            return None
+        if self.augmenter is not None:
+            rng = random.Random(f"{self.seed}/{self.epoch}/{index}")
+            image = self.augmenter(to_grayscale(image), rng)
+        return {
+            "id": sample.id,
+            "image": self.preprocessor(image),
+            "text": sample.text,
+            "target": self.encode(sample.text),
+        }
+
+
+    def encode(self, text: str) -> torch.Tensor:
+        """Class indices (S,); empty when there is no alphabet (evaluation needs no targets)."""
+        labels = self.alphabet.encode(text) if self.alphabet is not None else []
+        return torch.tensor(labels, dtype=torch.long)
+
+
+def collate_lines(items: list[dict | None]) -> dict:
+    """Pad a list of dataset items into one batch; unreadable items (None) are dropped and counted."""
+    good = [item for item in items if item is not None]
+    widths = torch.tensor([item["image"].size(-1) for item in good], dtype=torch.long)
+    target_lengths = torch.tensor([len(item["target"]) for item in good], dtype=torch.long)
+    height = good[0]["image"].size(-2) if good else 1
+    images = torch.zeros(len(good), 1, height, int(widths.max()) if good else 1)
+    targets = torch.zeros(len(good), int(target_lengths.max()) if good else 0, dtype=torch.long)
+    for row, item in enumerate(good):
+        images[row, :, :, : widths[row]] = item["image"]
+        targets[row, : target_lengths[row]] = item["target"]
+    return {
+        "ids": [item["id"] for item in good],
+        "texts": [item["text"] for item in good],
+        "images": images,  # (N, 1, H, W_max), zero = paper
+        "widths": widths,  # (N,)
+        "targets": targets,  # (N, S_max), zero-padded
+        "target_lengths": target_lengths,  # (N,)
+        "num_skipped": len(items) - len(good),
+    }
+
+
+class WidthBucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar width, so padding stays small: shuffle, sort within pools of batches, cut.
+
+    Deterministic for a given (seed, epoch). Without shuffling, batches are simply sorted by width.
+    """
+
+    def __init__(self, widths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0,
+                 pool_batches: int = 50):
+        self.widths = list(widths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.pool_batches = pool_batches
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return (len(self.widths) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = random.Random(f"{self.seed}/{self.epoch}")
+        order = list(range(len(self.widths)))
+        if self.shuffle:
+            rng.shuffle(order)
+        pool_size = self.batch_size * self.pool_batches if self.shuffle else len(order)
+        batches = []
+        for start in range(0, len(order), pool_size):
+            pool = sorted(order[start : start + pool_size], key=self.widths.__getitem__)
+            batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
+        if self.shuffle:
+            rng.shuffle(batches)
+        return iter(batches)
+
+
+class LineImageDataModule(pl.LightningDataModule):
+    """Base data module for line images; subclasses implement `read_splits()`.
+
+    The alphabet is read from `alphabet` (a file, one symbol per line) when given, else built from the
+    training transcripts (extending `base_alphabet` when fine-tuning from a checkpoint). Transcripts with
+    characters outside it are reported by character and line id before training; `unknown_chars` decides
+    what happens to them (cases B04, B20): "skip" drops the line, "unknown" maps the characters to the
+    symbol "\ufffd", "fail" stops before training.
+    """
+
+    def __init__(
+        self,
+        height: int = 32,
+        min_width: int = 16,
+        batch_size: int = 16,
+        eval_batch_size: int = 32,
+        num_workers: int = 1,
+        alphabet: str | None = None,
+        unknown_chars: str = "skip",
+        normalizer: dict | None = None,
+        augment: dict | None = None,
+        on_bad_sample: str = "skip",
+        seed: int = 0,
+    ):
+        super().__init__()
+        if unknown_chars not in UNKNOWN_CHAR_POLICIES:
+            raise ValueError(f"unknown_chars must be one of {UNKNOWN_CHAR_POLICIES}, not {unknown_chars!r}")
+        self.preprocessor = ImagePreprocessor(height=height, min_width=min_width)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.alphabet_file = alphabet
+        self.unknown_chars = unknown_chars
+        self.normalizer = TextNormalizer.from_dict(normalizer)
+        self.augmenter = ImageAugmenter(**augment) if augment is not None else None
+        self.on_bad_sample = on_bad_sample
+        self.seed = seed
+        self.base_alphabet: Alphabet | None = None
+        self.alphabet: Alphabet | None = None
+        self.splits: dict[str, list[LineSample]] = {}
+
+    def read_splits(self) -> dict[str, list[LineSample]]:
+        """Samples of each split ("train", "val", optionally "test"), text not yet normalised."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        splits = {name: self._prepare_samples(name, samples) for name, samples in self.read_splits().items()}
+        self.alphabet = self._choose_alphabet(splits.get("train", []))
+        self.splits = {name: self._apply_alphabet_policy(name, samples) for name, samples in splits.items()}
+        for name, samples in self.splits.items():
+            log.info("%s: %d lines", name, len(samples))
+
+    def setup_evaluation(self, preprocessor: ImagePreprocessor, normalizer: TextNormalizer) -> None:
+        """Read the splits for scoring a trained model: its preprocessing and normalisation, every line
+        kept with its reference untouched (no alphabet filter), no targets encoded."""
+        self.preprocessor, self.normalizer, self.alphabet = preprocessor, normalizer, None
+        self.splits = {name: self._prepare_samples(name, samples) for name, samples in self.read_splits().items()}
+
+    def _prepare_samples(self, split: str, samples: list[LineSample]) -> list[LineSample]:
+        """Normalise the transcripts and fill in missing image sizes; unreadable images follow on_bad_sample."""
+        prepared = []
+        for sample in samples:
+            size = sample.size or read_image_size(sample.image_path)
+            if size is None:
+                message = f"{split} sample {sample.id}: cannot read image {sample.image_path}"
+                if self.on_bad_sample == "fail":
+                    raise ImageReadError(message)
+                log.warning("%s (skipped)", message)
+                continue
+            prepared.append(replace(sample, text=self.normalizer(sample.text), size=size))
+        return prepared
+
+    def _choose_alphabet(self, train_samples: list[LineSample]) -> Alphabet:
+        if self.alphabet_file is not None:
+            return Alphabet.from_file(self.alphabet_file)
+        train_alphabet = Alphabet.from_texts(s.text for s in train_samples)
+        if self.base_alphabet is not None:
+            return self.base_alphabet.extended(train_alphabet.symbols)
+        return train_alphabet
+
+    def _apply_alphabet_policy(self, split: str, samples: list[LineSample]) -> list[LineSample]:
+        unknown = find_unknown_characters(self.alphabet, ((s.id, s.text) for s in samples))
+        if not unknown:
+            return samples
+        report = format_unknown_report(unknown)
+        if self.unknown_chars == "fail":
+            raise ValueError(
+                f"{split} transcripts contain characters outside the alphabet:\n{report}\n"
+                "Add them to the alphabet, or set data.unknown_chars=skip (drop these lines) or "
+                "data.unknown_chars=unknown (map them to one unknown symbol)."
+            )
+        if self.unknown_chars == "unknown":
+            log.warning("%s: characters outside the alphabet, mapped to %r:\n%s", split, UNKNOWN_SYMBOL, report)
+            self.alphabet = self.alphabet.extended([UNKNOWN_SYMBOL])
+            return samples
+        bad_ids = {line_id for line_ids in unknown.values() for line_id in line_ids}
+        log.warning("%s: skipping %d lines with characters outside the alphabet:\n%s", split, len(bad_ids), report)
+        return [s for s in samples if s.id not in bad_ids]
+
+    def dataset(self, split: str) -> LineImageDataset:
+        if split not in self.splits:
+            raise KeyError(f"this data module has no {split!r} split (it has {sorted(self.splits)})")
+        augmenter = self.augmenter if split == "train" else None
+        return LineImageDataset(self.splits[split], self.alphabet, self.preprocessor, augmenter,
+                                self.on_bad_sample, self.seed)
+
+    def dataloader(self, split: str) -> DataLoader:
+        dataset = self.dataset(split)
+        training = split == "train"
+        if training:
+            dataset.epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        widths = [self.preprocessor.scaled_width(*s.size) for s in dataset.samples]
+        sampler = WidthBucketBatchSampler(widths, self.batch_size if training else self.eval_batch_size,
+                                          shuffle=training, seed=self.seed)
+        sampler.epoch = dataset.epoch
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_lines,
+                          num_workers=self.num_workers, persistent_workers=False)
+
+    def train_dataloader(self) -> DataLoader:
+        return self.dataloader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self.dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.dataloader("test")
+
+    def infeasible_samples(self, split: str, output_lengths: Callable[[torch.Tensor], torch.Tensor]) -> list[str]:
+        """Ids of samples whose line is too narrow for CTC to emit its transcript (case B01).
+
+        Uses the same width arithmetic as the model: original size -> normalised width -> output frames,
+        which must be at least |l| + number of adjacent repeated characters.
+        """
+        samples = self.splits[split]
+        if not samples:
+            return []
+        widths = torch.tensor([max(self.preprocessor.min_width, self.preprocessor.scaled_width(*s.size))
+                               for s in samples])
+        encoded = [self.alphabet.encode(s.text) for s in samples]
+        target_lengths = torch.tensor([len(e) for e in encoded])
+        targets = torch.zeros(len(samples), int(target_lengths.max()), dtype=torch.long)
+        for row, labels in enumerate(encoded):
+            targets[row, : len(labels)] = torch.tensor(labels, dtype=torch.long)
+        too_short = output_lengths(widths) < min_frames_needed(targets, target_lengths)
+        return [s.id for s, bad in zip(samples, too_short.tolist()) if bad]
+
+
+def read_image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the image header, or None if the file cannot be opened."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError):
+        return None

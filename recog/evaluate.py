@@ -1,0 +1,96 @@
+"""recog-eval: score a checkpoint on one split of a data set: corpus CER and WER with their breakdown.
+
+    recog-eval ckpt_path=outputs/2026-12-03/18-00-00/checkpoints/best.ckpt            # built-in test split
+    recog-eval ckpt_path=... data=iam data.root=/data/IAM data.splits.test=te.lst split=test
+
+Writes per_line.tsv (id, reference, hypothesis, error counts) and metrics.json into the run folder and
+prints a summary table. References are only normalised (metric_normalizer, applied to both sides).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate, to_absolute_path
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from recog.config import CONFIG_DIR, to_plain
+from recog.metrics import corpus_error_counts, error_breakdown, line_error_counts
+from recog.recognizer import Recognizer
+from recog.text import TextNormalizer
+
+log = logging.getLogger("recog.eval")
+
+
+def transcribe_split(recognizer: Recognizer, loader) -> tuple[list[tuple[str, str, str]], int]:
+    """(id, reference, hypothesis) for every readable line, and the number of unreadable lines."""
+    rows, skipped = [], 0
+    for batch in tqdm(loader, desc="transcribing", unit="batch"):
+        skipped += batch["num_skipped"]
+        if batch["ids"]:
+            hypotheses = recognizer.recognize(batch["images"], batch["widths"])
+            rows += zip(batch["ids"], batch["texts"], hypotheses)
+    return rows, skipped
+
+
+def write_per_line_tsv(path: Path, rows: list[tuple[str, str, str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+        writer.writerow(["id", "reference", "hypothesis", "char_errors", "chars", "word_errors", "words"])
+        for line_id, reference, hypothesis in rows:
+            counts = line_error_counts(reference, hypothesis)
+            writer.writerow([line_id, reference, hypothesis, counts.char_errors, counts.chars,
+                             counts.word_errors, counts.words])
+
+
+def format_summary(name: str, results: dict) -> str:
+    lines = [f"{name}: {results['lines']} lines ({results['unreadable']} unreadable), "
+             f"normalisation: {results['normalisation']}",
+             f"{'':6}{'rate':>9}{'errors':>9}{'ref':>9}{'sub':>8}{'del':>8}{'ins':>8}"]
+    for unit, key in (("CER", "chars"), ("WER", "words")):
+        b = results["breakdown"][key]
+        lines.append(f"{unit:6}{results[unit.lower()]:9.2%}{b['errors']:9d}{results[key]:9d}"
+                     f"{b['substitutions']:8d}{b['deletions']:8d}{b['insertions']:8d}")
+    return "\n".join(lines)
+
+
+def score(rows: list[tuple[str, str, str]], normalizer: TextNormalizer) -> tuple[list, dict]:
+    normalised = [(line_id, normalizer(ref), normalizer(hyp)) for line_id, ref, hyp in rows]
+    references = [ref for _, ref, _ in normalised]
+    hypotheses = [hyp for _, _, hyp in normalised]
+    counts = corpus_error_counts(references, hypotheses)
+    breakdown = error_breakdown(references, hypotheses)
+    results = {
+        "cer": counts.cer, "wer": counts.wer, "chars": counts.chars, "words": counts.words,
+        "lines": counts.lines, "normalisation": normalizer.describe(),
+        "breakdown": {unit: {**vars(b), "errors": b.errors} for unit, b in breakdown.items()},
+    }
+    return normalised, results
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> float:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    recognizer = Recognizer.from_checkpoint(to_absolute_path(cfg.ckpt_path), cfg.device)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.prepare_data()
+    datamodule.setup_evaluation(recognizer.preprocessor, recognizer.normalizer)
+    with torch.inference_mode():
+        rows, unreadable = transcribe_split(recognizer, datamodule.dataloader(cfg.split))
+    normalised, results = score(rows, TextNormalizer.from_dict(to_plain(cfg.metric_normalizer)))
+    results.update(split=cfg.split, checkpoint=str(to_absolute_path(cfg.ckpt_path)), unreadable=unreadable)
+    write_per_line_tsv(run_dir / "per_line.tsv", normalised)
+    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(format_summary(f"split {cfg.split}", results))
+    print(f"per-line results: {run_dir / 'per_line.tsv'}")
+    return results["cer"]
+
+
+if __name__ == "__main__":
+    main()

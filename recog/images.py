@@ -1,0 +1,84 @@
+"""Line image file -> normalised tensor (1, H, W): grayscale, ink = 1, background = 0, fixed height.
+
+Any image Pillow reads is accepted: 1-bit, 8- and 16-bit gray, palette, RGB, CMYK, and images with an
+alpha channel (composited on white, the usual meaning of a transparent background for scanned text).
+The height is normalised with the aspect ratio kept; images narrower than `min_width` after that are
+padded on the right with background (case B17), so even a 1x1 image gives the front end enough columns.
+Background being 0 means padding a batch with zeros is the same as padding with paper.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be used, with the file and the reason in the message."""
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an image (errors carry the path and the reason)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageReadError(f"{path}: unreadable image ({error})") from None
+
+
+def to_grayscale(image: Image.Image) -> Image.Image:
+    """8-bit grayscale ('L'); transparency becomes white paper; 16-bit data is scaled, not clipped."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        full_scale = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        return Image.fromarray(np.clip(values * 255.0 / full_scale + 0.5, 0, 255).astype(np.uint8))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, image.convert("RGBA"))
+    return image.convert("L")
+
+
+@dataclass(frozen=True)
+class ImagePreprocessor:
+    """Grayscale line image -> float tensor (1, height, width >= min_width), ink 1, paper 0."""
+
+    height: int = 32
+    min_width: int = 16
+    autocontrast: bool = True
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        gray = to_grayscale(image)
+        if self.autocontrast:
+            gray = ImageOps.autocontrast(gray, cutoff=(0.5, 2))
+        gray = gray.resize((self.scaled_width(*gray.size), self.height), Image.Resampling.BILINEAR)
+        ink = 1.0 - torch.from_numpy(np.asarray(gray, dtype=np.float32)) / 255.0  # (H, W)
+        missing = self.min_width - ink.size(1)
+        if missing > 0:
+            ink = torch.nn.functional.pad(ink, (0, missing))
+        return ink.unsqueeze(0)
+
+    def scaled_width(self, width: int, height: int) -> int:
+        """Width after height normalisation, aspect ratio kept (at least 1 column)."""
+        return max(1, round(width * self.height / height))
+
+    def load(self, path: str | Path) -> torch.Tensor:
+        return self(load_image(path))
+
+    def to_dict(self) -> dict:
+        return {"modality": "image", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> "ImagePreprocessor":
+        return cls(**{k: v for k, v in settings.items() if k != "modality"})

@@ -1,0 +1,134 @@
+"""End to end through the console scripts: tiny generated data, a few training steps through Hydra,
+evaluation, transcription; plus Hydra path handling (case B22) and bf16 mixed precision (case B03)."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO_ROOT, shared_path
+
+TINY_MODEL = ["model.hidden_size=16", "model.num_layers=1", "model.channels=[4,8,8,8]"]
+
+
+def run(command: list[str], cwd: Path = REPO_ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def synthetic_data(cache: Path) -> list[str]:
+    return [f"data.cache_dir={cache}", "data.num_lines=40", "data.num_workers=0", "data.batch_size=8"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> dict:
+    """One short training run on the built-in generator, shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    run_dir = tmp / "run"
+    run(["recog-train", *synthetic_data(tmp / "cache"), *TINY_MODEL, "trainer.max_epochs=2",
+         f"hydra.run.dir={run_dir}"])
+    return {"tmp": tmp, "run_dir": run_dir, "cache": tmp / "cache",
+            "checkpoint": run_dir / "checkpoints" / "best.ckpt"}
+
+
+def test_training_writes_a_complete_run_folder(trained_run):
+    run_dir = trained_run["run_dir"]
+    for expected in ("checkpoints/best.ckpt", "checkpoints/last.ckpt", "metrics.json", "alphabet.txt",
+                     "training_curves.png", ".hydra/config.yaml", "csv/metrics.csv", "train.log"):
+        assert (run_dir / expected).exists(), expected
+    assert any((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and 0.0 <= metrics["best_val_cer"] <= 1.5
+
+
+def test_eval_writes_per_line_tsv_and_prints_summary(trained_run):
+    eval_dir = trained_run["tmp"] / "eval"
+    result = run(["recog-eval", f"ckpt_path={trained_run['checkpoint']}", *synthetic_data(trained_run["cache"]),
+                  "split=test", f"hydra.run.dir={eval_dir}"])
+    assert "CER" in result.stdout and "WER" in result.stdout
+    with open(eval_dir / "per_line.tsv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    (test_list,) = trained_run["cache"].glob("*/splits/test.lst")
+    test_forms = test_list.read_text().split()
+    assert len(rows) == 10 * len(test_forms)
+    assert set(rows[0]) == {"id", "reference", "hypothesis", "char_errors", "chars", "word_errors", "words"}
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    assert metrics["chars"] == sum(int(r["chars"]) for r in rows)
+    assert metrics["cer"] == pytest.approx(sum(int(r["char_errors"]) for r in rows) / metrics["chars"])
+
+
+def test_transcribe_folder_batched_equals_one_by_one_and_survives_bad_files(trained_run, tmp_path):
+    images = sorted(trained_run["cache"].glob("*/lines/*/*/*.png"))[:12]
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for image in images:
+        shutil.copy(image, folder / image.name)
+    Image.open(images[0]).convert("RGBA").save(folder / "zz_rgba.png")
+    Image.open(images[1]).convert("RGB").save(folder / "zz_rgb.jpg")
+    batched = run(["recog-transcribe", str(trained_run["checkpoint"]), str(folder), "--batch-size", "16"])
+    single = run(["recog-transcribe", str(trained_run["checkpoint"]), str(folder), "--batch-size", "1"])
+    assert batched.stdout == single.stdout
+    lines = batched.stdout.splitlines()
+    assert len(lines) == 14 and all(line.count("\t") == 1 for line in lines)
+
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    failed = run(["recog-transcribe", str(trained_run["checkpoint"]), str(folder), "--json"], check=False)
+    assert failed.returncode == 1
+    records = [json.loads(line) for line in failed.stdout.splitlines()]
+    assert len(records) == 15
+    assert [r["path"] for r in records if "error" in r] == [str(folder / "broken.png")]
+    assert "broken.png" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_transcribe_reports_a_bad_checkpoint(tmp_path):
+    (tmp_path / "x.ckpt").write_bytes(b"not a checkpoint")
+    result = run(["recog-transcribe", str(tmp_path / "x.ckpt"), str(tmp_path)], check=False)
+    assert result.returncode == 2 and "not a recog checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_b22_relative_paths_resolve_against_the_launch_directory(trained_run, tmp_path):
+    """Launched from another folder, with Hydra changing into the run folder, and under multirun."""
+    launch = tmp_path / "launch"
+    shutil.copytree(trained_run["cache"], launch / "relative" / "cache")
+    common = ["data.cache_dir=relative/cache", "data.num_lines=40", "data.num_workers=0", *TINY_MODEL,
+              "trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
+              "hydra.job.chdir=true"]
+    run([sys.executable, "-m", "recog.train", *common], cwd=launch)
+    run_dirs = list((launch / "outputs").glob("*/*/checkpoints/best.ckpt"))
+    assert len(run_dirs) == 1
+    run([sys.executable, "-m", "recog.train", "-m", *common, "model.cell=lstm,gru"], cwd=launch)
+    assert len(list((launch / "outputs" / "multirun").glob("*/*/[01]/checkpoints/best.ckpt"))) == 2
+    # Had a path resolved against the run folder (Hydra's cwd here), data would be generated there.
+    assert not list((launch / "outputs").rglob("relative"))
+    assert sorted(p.name for p in (launch / "relative" / "cache").iterdir()) == \
+        sorted(p.name for p in trained_run["cache"].iterdir())
+
+
+def test_b03_bf16_mixed_training_logs_no_nan(trained_run, tmp_path):
+    run(["recog-train", *synthetic_data(trained_run["cache"]), *TINY_MODEL, "trainer.precision=bf16-mixed",
+         "trainer.max_epochs=1", "trainer.log_every_n_steps=1", f"hydra.run.dir={tmp_path / 'run'}"])
+    with open(tmp_path / "run" / "csv" / "metrics.csv") as handle:
+        losses = [float(row["train/loss_step"]) for row in csv.DictReader(handle) if row.get("train/loss_step")]
+    assert losses and all(math.isfinite(loss) for loss in losses)
+
+
+def test_real_iam_sample_trains_and_transcribes(tmp_path):
+    iam = shared_path("data", "iam_lines")
+    split = tmp_path / "a01-000u.lst"
+    split.write_text("a01-000u\n")  # a form id: all 7 lines
+    run_dir = tmp_path / "run"
+    run(["recog-train", "data=iam", f"data.root={iam}", f"data.splits.train={split}", f"data.splits.val={split}",
+         "data.num_workers=0", "data.batch_size=4", *TINY_MODEL, "trainer.max_epochs=2",
+         f"hydra.run.dir={run_dir}"])
+    result = run(["recog-transcribe", str(run_dir / "checkpoints" / "best.ckpt"), str(iam / "lines")])
+    paths = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    assert sorted(Path(p).name for p in paths) == [f"a01-000u-0{i}.png" for i in range(7)]

@@ -28,7 +28,7 @@ def plot_training_curves(metrics_csv: Path, output_png: Path) -> None:
     """Loss (train and validation) and validation CER/WER against the training step."""
     series = read_metric_series(metrics_csv)
     figure, (loss_axes, rate_axes) = plt.subplots(1, 2, figsize=(11, 4))
-    for name in ("train/loss_step", "train/loss", "val/loss"):
+    for name in ("train/loss", "val/loss"):
         if name in series:
             loss_axes.plot(*series[name], label=name, marker="." if name.startswith("val") else None)
     loss_axes.set(xlabel="step", ylabel="CTC loss per character", yscale="log", title="loss")

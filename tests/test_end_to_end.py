@@ -117,7 +117,7 @@ def test_b03_bf16_mixed_training_logs_no_nan(trained_run, tmp_path):
     run(["recog-train", *synthetic_data(trained_run["cache"]), *TINY_MODEL, "trainer.precision=bf16-mixed",
          "trainer.max_epochs=1", "trainer.log_every_n_steps=1", f"hydra.run.dir={tmp_path / 'run'}"])
     with open(tmp_path / "run" / "csv" / "metrics.csv") as handle:
-        losses = [float(row["train/loss_step"]) for row in csv.DictReader(handle) if row.get("train/loss_step")]
+        losses = [float(row["train/loss"]) for row in csv.DictReader(handle) if row.get("train/loss")]
     assert losses and all(math.isfinite(loss) for loss in losses)
 
 
@@ -132,3 +132,20 @@ def test_real_iam_sample_trains_and_transcribes(tmp_path):
     result = run(["recog-transcribe", str(run_dir / "checkpoints" / "best.ckpt"), str(iam / "lines")])
     paths = [line.split("\t")[0] for line in result.stdout.splitlines()]
     assert sorted(Path(p).name for p in paths) == [f"a01-000u-0{i}.png" for i in range(7)]
+
+
+def test_fine_tuning_extends_the_alphabet(trained_run, tmp_path):
+    """init_from: a line-manifest corpus with a character the pretrained model never saw."""
+    data = tmp_path / "lines"
+    for writer, texts in {"w1": ["café au lait", "été"], "w2": ["thé"]}.items():
+        (data / writer).mkdir(parents=True)
+        for index, text in enumerate(texts):
+            Image.new("L", (30 * len(text), 40), 255).save(data / writer / f"{index}.png")
+            (data / writer / f"{index}.gt.txt").write_text(text, encoding="utf-8")
+    run_dir = tmp_path / "run"
+    run(["recog-train", "data=lines", f"data.root={data}", "data.val_writers=[w2]", "data.height=32",
+         "data.num_workers=0", f"init_from={trained_run['checkpoint']}", "trainer.max_epochs=1",
+         f"hydra.run.dir={run_dir}"])
+    old = (trained_run["run_dir"] / "alphabet.txt").read_text().splitlines()
+    new = (run_dir / "alphabet.txt").read_text().splitlines()
+    assert new == old + ["é"]

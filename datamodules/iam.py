@@ -19,11 +19,12 @@ from pathlib import Path
 from hydra.utils import to_absolute_path
 
 from datamodules.line_images import LineImageDataModule, LineSample
+from recog.errors import DataError, read_utf8_lines
 
 SPLIT_NAMES = ("train", "val", "test")
 
 
-class IAMFormatError(ValueError):
+class IAMFormatError(DataError):
     pass
 
 
@@ -46,8 +47,8 @@ class IAMLine:
 
 def parse_lines_txt(path: str | Path, keep_err: bool = True) -> list[IAMLine]:
     """Records of an IAM lines.txt; malformed rows raise with file, line number and what is wrong."""
-    records = []
-    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    records, first_seen = [], {}
+    for number, raw in enumerate(read_utf8_lines(path), start=1):
         if not raw.strip() or raw.startswith("#"):
             continue
         fields = raw.split(maxsplit=8)
@@ -57,8 +58,11 @@ def parse_lines_txt(path: str | Path, keep_err: bool = True) -> list[IAMLine]:
         line_id, status, *_, width, height, transcription = fields
         if status not in ("ok", "err"):
             raise IAMFormatError(f"{path}:{number}: status must be 'ok' or 'err', not {status!r}")
-        if not (width.isdigit() and height.isdigit()):
-            raise IAMFormatError(f"{path}:{number}: bounding box width/height must be integers: {raw!r}")
+        if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+            raise IAMFormatError(f"{path}:{number}: bounding box width/height must be positive integers: {raw!r}")
+        if line_id in first_seen:
+            raise IAMFormatError(f"{path}:{number}: line id {line_id} already appears on line {first_seen[line_id]}")
+        first_seen[line_id] = number
         if status == "err" and not keep_err:
             continue
         text = transcription.replace("|", " ").rstrip()
@@ -71,7 +75,7 @@ def read_split_ids(path: str | Path, records: list[IAMLine]) -> list[str]:
     line_ids = {r.id for r in records}
     form_ids = {r.form_id for r in records}
     wanted_lines, wanted_forms = set(), set()
-    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(read_utf8_lines(path), start=1):
         entry = raw.strip()
         if not entry or entry.startswith("#"):
             continue
@@ -94,20 +98,16 @@ class IAMDataModule(LineImageDataModule):
         self.split_files = {name: to_absolute_path(str(path)) for name, path in (splits or {}).items()
                             if path is not None}
         self.keep_err = keep_err
-        for required in ("train", "val"):
-            if required not in self.split_files:
-                raise ValueError(f"data.splits.{required} is not set: give a file of IAM line ids or form ids")
 
     def read_splits(self) -> dict[str, list[LineSample]]:
         lines_txt = self.root / "ascii" / "lines.txt"
         if not lines_txt.is_file():
-            raise FileNotFoundError(f"{lines_txt} not found: data.root must be the IAM folder that holds "
-                                    "ascii/lines.txt and lines/")
+            raise DataError(f"{lines_txt} not found: data.root must be the IAM folder that holds "
+                            "ascii/lines.txt and lines/")
         records = parse_lines_txt(lines_txt, self.keep_err)
         by_id = {r.id: r for r in records}
         return {name: [self._sample(by_id[line_id]) for line_id in read_split_ids(path, records)]
                 for name, path in self.split_files.items()}
 
     def _sample(self, record: IAMLine) -> LineSample:
-        return LineSample(record.id, self.root / record.image_relpath, record.text,
-                          writer=record.form_id, size=(record.width, record.height))
+        return LineSample(record.id, self.root / record.image_relpath, record.text, writer=record.form_id)

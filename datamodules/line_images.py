@@ -23,7 +23,8 @@ from datamodules.image_augment import ImageAugmenter
 from recog.alphabet import (UNKNOWN_CHAR_POLICIES, UNKNOWN_SYMBOL, Alphabet, find_unknown_characters,
                             format_unknown_report)
 from recog.ctc.loss import min_frames_needed
-from recog.images import ImagePreprocessor, ImageReadError, load_image, to_grayscale
+from recog.errors import ConfigError, DataError
+from recog.images import ImagePreprocessor, ImageReadError, load_grayscale
 from recog.text import TextNormalizer
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,6 @@ class LineImageDataset(Dataset):
 
     def __init__(self, samples: Sequence[LineSample], alphabet: Alphabet | None, preprocessor: ImagePreprocessor,
                  augmenter: ImageAugmenter | None = None, on_bad_sample: str = "skip", seed: int = 0):
-        if on_bad_sample not in BAD_SAMPLE_POLICIES:
-            raise ValueError(f"on_bad_sample must be one of {BAD_SAMPLE_POLICIES}, not {on_bad_sample!r}")
         self.samples = list(samples)
         self.alphabet = alphabet
         self.preprocessor = preprocessor
@@ -64,15 +63,14 @@ class LineImageDataset(Dataset):
     def __getitem__(self, index: int) -> dict | None:
         sample = self.samples[index]
         try:
-            image = load_image(sample.image_path)
+            image = load_grayscale(sample.image_path)
         except ImageReadError as error:
             if self.on_bad_sample == "fail":
                 raise
             log.warning("skipping sample %s: %s", sample.id, error)
             return None
         if self.augmenter is not None:
-            rng = random.Random(f"{self.seed}/{self.epoch}/{index}")
-            image = self.augmenter(to_grayscale(image), rng)
+            image = self.augmenter(image, random.Random(f"{self.seed}/{self.epoch}/{index}"))
         return {
             "id": sample.id,
             "image": self.preprocessor(image),
@@ -168,7 +166,13 @@ class LineImageDataModule(pl.LightningDataModule):
     ):
         super().__init__()
         if unknown_chars not in UNKNOWN_CHAR_POLICIES:
-            raise ValueError(f"unknown_chars must be one of {UNKNOWN_CHAR_POLICIES}, not {unknown_chars!r}")
+            raise ConfigError(f"data.unknown_chars must be one of {UNKNOWN_CHAR_POLICIES}, not {unknown_chars!r}")
+        if on_bad_sample not in BAD_SAMPLE_POLICIES:
+            raise ConfigError(f"data.on_bad_sample must be one of {BAD_SAMPLE_POLICIES}, not {on_bad_sample!r}")
+        for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size),
+                            ("height", height), ("min_width", min_width)):
+            if value < 1:
+                raise ConfigError(f"data.{name} must be a positive integer, not {value}")
         self.preprocessor = ImagePreprocessor(height=height, min_width=min_width)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
@@ -195,6 +199,18 @@ class LineImageDataModule(pl.LightningDataModule):
         self.splits = {name: self._apply_alphabet_policy(name, samples) for name, samples in splits.items()}
         for name, samples in self.splits.items():
             log.info("%s: %d lines", name, len(samples))
+        if stage == "fit":
+            self._check_training_splits()
+
+    def _check_training_splits(self) -> None:
+        """Training needs lines in train and val: fail now, not after the first epoch."""
+        for name in ("train", "val"):
+            if name not in self.splits:
+                raise DataError(f"no {name} split: set data.splits.{name} (a file of line or form ids)")
+            if not self.splits[name]:
+                raise DataError(f"the {name} split has no usable lines (see the warnings above: unreadable "
+                                "images, characters outside the alphabet, or a writer selection that leaves "
+                                f"nothing for {name})")
 
     def setup_evaluation(self, preprocessor: ImagePreprocessor, normalizer: TextNormalizer) -> None:
         """Read the splits for scoring a trained model: its preprocessing and normalisation, every line
@@ -203,17 +219,23 @@ class LineImageDataModule(pl.LightningDataModule):
         self.splits = {name: self._prepare_samples(name, samples) for name, samples in self.read_splits().items()}
 
     def _prepare_samples(self, split: str, samples: list[LineSample]) -> list[LineSample]:
-        """Normalise the transcripts and fill in missing image sizes; unreadable images follow on_bad_sample."""
-        prepared = []
+        """Normalise the transcripts and read each image's size from its header (which also finds missing
+        and unreadable files before training); bad images follow on_bad_sample."""
+        prepared, empty = [], []
         for sample in samples:
-            size = sample.size or read_image_size(sample.image_path)
+            size = read_image_size(sample.image_path)
             if size is None:
-                message = f"{split} sample {sample.id}: cannot read image {sample.image_path}"
+                message = f"{split} sample {sample.id}: cannot open image {sample.image_path}"
                 if self.on_bad_sample == "fail":
                     raise ImageReadError(message)
                 log.warning("%s (skipped)", message)
                 continue
             prepared.append(replace(sample, text=self.normalizer(sample.text), size=size))
+            if not prepared[-1].text:
+                empty.append(sample.id)
+        if empty:
+            log.warning("%s: %d lines have an empty transcript (kept; CTC learns all-blank for them): %s",
+                        split, len(empty), ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else ""))
         return prepared
 
     def _choose_alphabet(self, train_samples: list[LineSample]) -> Alphabet:
@@ -230,7 +252,7 @@ class LineImageDataModule(pl.LightningDataModule):
             return samples
         report = format_unknown_report(unknown)
         if self.unknown_chars == "fail":
-            raise ValueError(
+            raise DataError(
                 f"{split} transcripts contain characters outside the alphabet:\n{report}\n"
                 "Add them to the alphabet, or set data.unknown_chars=skip (drop these lines) or "
                 "data.unknown_chars=unknown (map them to one unknown symbol)."
@@ -245,7 +267,7 @@ class LineImageDataModule(pl.LightningDataModule):
 
     def dataset(self, split: str) -> LineImageDataset:
         if split not in self.splits:
-            raise KeyError(f"this data module has no {split!r} split (it has {sorted(self.splits)})")
+            raise DataError(f"this data module has no {split!r} split (it has {sorted(self.splits)})")
         augmenter = self.augmenter if split == "train" else None
         return LineImageDataset(self.splits[split], self.alphabet, self.preprocessor, augmenter,
                                 self.on_bad_sample, self.seed)

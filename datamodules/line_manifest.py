@@ -18,29 +18,37 @@ from pathlib import Path
 from hydra.utils import to_absolute_path
 
 from datamodules.line_images import LineImageDataModule, LineSample
+from recog.errors import ConfigError, DataError, read_utf8_lines
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
-class ManifestFormatError(ValueError):
+class ManifestFormatError(DataError):
     pass
 
 
 def read_manifest(path: Path) -> list[LineSample]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    lines = read_utf8_lines(path)
+    rows = list(csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))
     if not rows:
         raise ManifestFormatError(f"{path}: empty manifest")
     header = rows[0]
     for required in ("image", "text"):
         if required not in header:
-            raise ManifestFormatError(f"{path}:1: header {header} lacks the column {required!r}")
+            hint = " (the manifest must be tab-separated)" if len(header) == 1 else ""
+            raise ManifestFormatError(f"{path}:1: header {header} lacks the column {required!r}{hint}")
     writer_column = next((c for c in ("writer_id", "writer") if c in header), None)
-    samples = []
+    samples, first_seen = [], {}
     for number, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
         if len(row) != len(header):
             raise ManifestFormatError(f"{path}:{number}: {len(row)} fields, the header has {len(header)}")
         record = dict(zip(header, row))
+        if record["image"] in first_seen:
+            raise ManifestFormatError(f"{path}:{number}: image {record['image']} already listed on line "
+                                      f"{first_seen[record['image']]}")
+        first_seen[record["image"]] = number
         image = path.parent / record["image"]
         samples.append(LineSample(record["image"], image, record["text"],
                                   writer=record[writer_column] if writer_column else None))
@@ -51,11 +59,11 @@ def read_gt_pairs(root: Path) -> list[LineSample]:
     samples = []
     for gt_file in sorted(root.rglob("*.gt.txt")):
         stem = gt_file.name[: -len(".gt.txt")]
-        image = next((gt_file.with_name(stem + s) for s in IMAGE_SUFFIXES if gt_file.with_name(stem + s).exists()),
-                     None)
+        candidates = [gt_file.with_name(stem + s) for s in IMAGE_SUFFIXES + tuple(map(str.upper, IMAGE_SUFFIXES))]
+        image = next((candidate for candidate in candidates if candidate.exists()), None)
         if image is None:
             raise ManifestFormatError(f"{gt_file}: no image beside it ({stem} + one of {IMAGE_SUFFIXES})")
-        text = gt_file.read_text(encoding="utf-8").rstrip("\n")
+        text = " ".join(read_utf8_lines(gt_file)).strip()
         samples.append(LineSample(str(image.relative_to(root)), image, text, writer=gt_file.parent.name))
     if not samples:
         raise ManifestFormatError(f"{root}: no manifest.tsv and no *.gt.txt files")
@@ -76,6 +84,17 @@ def split_by_writer(samples: list[LineSample], fraction: float, seed: int, exclu
     return chosen
 
 
+def writer_set(writers, setting: str) -> set[str]:
+    """Writer ids as strings (a manifest's ids are text even when they look like numbers)."""
+    if writers is None:
+        return set()
+    if isinstance(writers, (str, int)):
+        return {str(writers)}
+    if not isinstance(writers, (list, tuple, set)):
+        raise ConfigError(f"data.{setting} must be a list of writer ids, not {writers!r}")
+    return {str(w) for w in writers}
+
+
 class LineManifestDataModule(LineImageDataModule):
     def __init__(self, root: str, manifest: str | None = "manifest.tsv", val_writers: list[str] | None = None,
                  test_writers: list[str] | None = None, val_fraction: float = 0.15, test_fraction: float = 0.0,
@@ -83,8 +102,11 @@ class LineManifestDataModule(LineImageDataModule):
         super().__init__(**kwargs)
         self.root = Path(to_absolute_path(str(root)))
         self.manifest = manifest
-        self.val_writers = set(val_writers or [])
-        self.test_writers = set(test_writers or [])
+        self.val_writers = writer_set(val_writers, "val_writers")
+        self.test_writers = writer_set(test_writers, "test_writers")
+        if self.val_writers & self.test_writers:
+            raise ConfigError(f"writers {sorted(self.val_writers & self.test_writers)} are in both "
+                              "data.val_writers and data.test_writers")
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
 

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from datamodules.synthetic_text import generate_text_line
+from recog.errors import ConfigError
 
 # Bump when the generated data changes, so that old datasets are not reused.
 GENERATOR_VERSION = 1
@@ -288,18 +289,18 @@ def _put_on_paper(ink: Image.Image, rng: random.Random,
 def _check_parameters(parameters: dict) -> None:
     num_lines, per_form = parameters["num_lines"], parameters["lines_per_form"]
     if num_lines < 1 or parameters["text_height"] < 8:
-        raise ValueError("num_lines must be >= 1 and text_height >= 8")
+        raise ConfigError("num_lines must be >= 1 and text_height >= 8")
     if not 1 <= per_form <= MAX_LINES_PER_FORM:
-        raise ValueError(f"lines_per_form must be within 1..{MAX_LINES_PER_FORM}")
+        raise ConfigError(f"lines_per_form must be within 1..{MAX_LINES_PER_FORM}")
     if math.ceil(num_lines / per_form) > FORMS_PER_PREFIX * MAX_PREFIXES:
-        raise ValueError(f"at most {FORMS_PER_PREFIX * MAX_PREFIXES} forms are possible")
+        raise ConfigError(f"at most {FORMS_PER_PREFIX * MAX_PREFIXES} forms are possible")
     fractions = parameters["val_fraction"], parameters["test_fraction"]
     if min(fractions) < 0 or sum(fractions) >= 1:
-        raise ValueError("val_fraction and test_fraction must be >= 0 and sum to < 1")
+        raise ConfigError("val_fraction and test_fraction must be >= 0 and sum to < 1")
     num_forms = math.ceil(num_lines / per_form)
     if sum(_split_size(num_forms, fraction) for fraction in fractions) >= num_forms:
-        raise ValueError(f"{num_forms} forms are too few for a train, val and test split; "
-                         "raise num_lines or lower lines_per_form")
+        raise ConfigError(f"{num_forms} forms are too few for a train, val and test split; "
+                         "raise data.num_lines")
 
 
 def _is_complete(root: Path, parameters: dict) -> bool:

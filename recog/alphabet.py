@@ -10,10 +10,16 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from recog.errors import RecogError, read_utf8_lines
+
 BLANK_INDEX = 0
 UNKNOWN_SYMBOL = "\ufffd"  # "�", the class that unknown characters map to under policy "unknown"
 SPACE_TOKEN = "<space>"  # how a space is written in an alphabet file (one symbol per line)
 UNKNOWN_CHAR_POLICIES = ("skip", "unknown", "fail")
+
+
+class AlphabetError(RecogError):
+    pass
 
 
 class UnknownCharacterError(KeyError):
@@ -30,9 +36,10 @@ class Alphabet:
         symbols = list(symbols)
         bad = [s for s in symbols if len(s) != 1]
         if bad:
-            raise ValueError(f"alphabet symbols must be single characters, got {bad!r}")
-        if len(set(symbols)) != len(symbols):
-            raise ValueError("alphabet has duplicate symbols")
+            raise AlphabetError(f"alphabet symbols must be single characters, got {bad!r}")
+        duplicates = sorted({s for s in symbols if symbols.count(s) > 1})
+        if duplicates:
+            raise AlphabetError(f"alphabet has duplicate symbols: {duplicates!r}")
         self.symbols = symbols
         self._index = {symbol: i + 1 for i, symbol in enumerate(symbols)}
 
@@ -84,8 +91,20 @@ class Alphabet:
     @classmethod
     def from_file(cls, path: str | Path) -> "Alphabet":
         """One symbol per line (UTF-8); a space is written as <space>."""
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-        return cls([" " if line == SPACE_TOKEN else line for line in lines if line != ""])
+        symbols, seen = [], {}
+        for number, line in enumerate(read_utf8_lines(path), start=1):
+            if line == "":
+                continue
+            symbol = " " if line == SPACE_TOKEN else line
+            if len(symbol) != 1:
+                raise AlphabetError(f"{path}:{number}: {line!r} is not one character (write a space as {SPACE_TOKEN})")
+            if symbol in seen:
+                raise AlphabetError(f"{path}:{number}: {line!r} already listed on line {seen[symbol]}")
+            seen[symbol] = number
+            symbols.append(symbol)
+        if not symbols:
+            raise AlphabetError(f"{path}: the alphabet file lists no symbols")
+        return cls(symbols)
 
     def to_file(self, path: str | Path) -> None:
         lines = [SPACE_TOKEN if s == " " else s for s in self.symbols]

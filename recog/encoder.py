@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recog.errors import ConfigError
+
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}  # "rnn" is the plain tanh RNN
 
 
@@ -27,7 +29,10 @@ class RecurrentEncoder(nn.Module):
                  dropout: float = 0.0):
         super().__init__()
         if cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, not {cell!r}")
+            raise ConfigError(f"model.cell must be one of {sorted(CELLS)}, not {cell!r}")
+        if num_layers < 1 or hidden_size < 1:
+            raise ConfigError(f"model.num_layers and model.hidden_size must be positive, not {num_layers} and "
+                              f"{hidden_size}")
         sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
         self.forward_rnns = nn.ModuleList(CELLS[cell](size, hidden_size) for size in sizes)
         self.backward_rnns = nn.ModuleList(CELLS[cell](size, hidden_size) for size in sizes)

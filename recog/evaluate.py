@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -21,6 +22,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from recog.config import CONFIG_DIR, to_plain
+from recog.errors import DataError, exit_on_user_error
 from recog.metrics import corpus_error_counts, error_breakdown, line_error_counts
 from recog.recognizer import Recognizer
 from recog.text import TextNormalizer
@@ -75,6 +77,7 @@ def score(rows: list[tuple[str, str, str]], normalizer: TextNormalizer) -> tuple
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+@exit_on_user_error
 def main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     recognizer = Recognizer.from_checkpoint(to_absolute_path(cfg.ckpt_path), cfg.device)
@@ -83,12 +86,18 @@ def main(cfg: DictConfig) -> float:
     datamodule.setup_evaluation(recognizer.preprocessor, recognizer.normalizer)
     with torch.inference_mode():
         rows, unreadable = transcribe_split(recognizer, datamodule.dataloader(cfg.split))
+    if not rows:
+        raise DataError(f"split {cfg.split!r} has no readable lines to score ({unreadable} unreadable)")
     normalised, results = score(rows, TextNormalizer.from_dict(to_plain(cfg.metric_normalizer)))
     results.update(split=cfg.split, checkpoint=str(to_absolute_path(cfg.ckpt_path)), unreadable=unreadable)
     write_per_line_tsv(run_dir / "per_line.tsv", normalised)
     (run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     print(format_summary(f"split {cfg.split}", results))
     print(f"per-line results: {run_dir / 'per_line.tsv'}")
+    if unreadable:
+        print(f"error: {unreadable} lines could not be read and are not scored (see the warnings above)",
+              file=sys.stderr)
+        sys.exit(1)
     return results["cer"]
 
 

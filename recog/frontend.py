@@ -19,6 +19,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from recog.errors import ConfigError
+
 LENGTH_LAYERS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
 
@@ -68,7 +70,8 @@ class ConvFrontEnd(nn.Module):
     ):
         super().__init__()
         if len(channels) != len(pools):
-            raise ValueError(f"one pool per conv block: {len(channels)} channels but {len(pools)} pools")
+            raise ConfigError(f"model.channels has {len(channels)} entries but model.pools has {len(pools)}: "
+                              "give one pool per conv block")
         self.blocks = nn.ModuleList()
         in_channels = 1
         for out_channels, pool in zip(channels, pools):
@@ -84,7 +87,10 @@ class ConvFrontEnd(nn.Module):
         self.input_height = input_height
         output_height = int(stack_output_length(self.layers(), torch.tensor(input_height), axis=0))
         if output_height < 1:
-            raise ValueError(f"input height {input_height} is too small for pools {list(pools)}")
+            needed = next(h for h in range(1, 10_000)
+                          if stack_output_length(self.layers(), torch.tensor(h), axis=0) >= 1)
+            raise ConfigError(f"an input height of {input_height} (data.height, or the number of mel bands) is too "
+                              f"small for model.pools={[list(p) for p in pools]}: it must be at least {needed}")
         self.output_size = in_channels * output_height
         self.min_input_length = self._min_input_length()
 
@@ -104,10 +110,10 @@ class ConvFrontEnd(nn.Module):
     def forward(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """inputs (N, 1, H, W), input_lengths (N,) -> features (N, W', C * H'), output_lengths (N,)."""
         if inputs.size(-2) != self.input_height:
-            raise ValueError(f"input height is {inputs.size(-2)}, this front end was built for {self.input_height}")
+            raise ConfigError(f"input height is {inputs.size(-2)}, this front end was built for {self.input_height}")
         too_short = input_lengths < self.min_input_length
         if too_short.any():
-            raise ValueError(
+            raise ConfigError(
                 f"input length {int(input_lengths[too_short][0])} is too short: the front end needs at least "
                 f"{self.min_input_length} columns to produce one frame; pad the input to that width"
             )

@@ -15,10 +15,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+from recog.errors import RecogError
+
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # more than 8 bits per pixel
 
 
-class ImageReadError(ValueError):
+class ImageReadError(RecogError):
     """An image file that cannot be used, with the file and the reason in the message."""
 
 
@@ -36,12 +38,31 @@ def load_image(path: str | Path) -> Image.Image:
         raise ImageReadError(f"{path}: unreadable image ({error})") from None
 
 
+def load_grayscale(path: str | Path) -> Image.Image:
+    """An image file as 8-bit grayscale; any failure, decoding or converting, names the file."""
+    image = load_image(path)
+    try:
+        return to_grayscale(image)
+    except (ValueError, OSError) as error:
+        raise ImageReadError(f"{path}: cannot convert a {image.mode} image to grayscale ({error})") from None
+
+
+def full_scale(mode: str, values: np.ndarray) -> float:
+    """The value that means white: 1.0 for float images in [0, 1], 65535 for 16-bit data, else 255,
+    raised to the largest value present if the data exceed it."""
+    largest = float(values.max()) if values.size else 0.0
+    if mode == "F" and largest <= 1.0:
+        return 1.0
+    nominal = 65535.0 if mode.startswith("I;16") or largest > 255 else 255.0
+    return max(nominal, largest)
+
+
 def to_grayscale(image: Image.Image) -> Image.Image:
-    """8-bit grayscale ('L'); transparency becomes white paper; 16-bit data is scaled, not clipped."""
-    if image.mode in SIXTEEN_BIT_MODES:
+    """8-bit grayscale ('L'); transparency becomes white paper; wider data is scaled, not clipped."""
+    if image.mode in WIDE_MODES:
         values = np.asarray(image, dtype=np.float64)
-        full_scale = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
-        return Image.fromarray(np.clip(values * 255.0 / full_scale + 0.5, 0, 255).astype(np.uint8))
+        scale = full_scale(image.mode, values) or 1.0
+        return Image.fromarray(np.clip(values * 255.0 / scale + 0.5, 0, 255).astype(np.uint8))
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -74,7 +95,7 @@ class ImagePreprocessor:
         return max(1, round(width * self.height / height))
 
     def load(self, path: str | Path) -> torch.Tensor:
-        return self(load_image(path))
+        return self(load_grayscale(path))
 
     def to_dict(self) -> dict:
         return {"modality": "image", **asdict(self)}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import asdict, dataclass, field
 
+from recog.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class TextNormalizer:
@@ -26,7 +28,7 @@ class TextNormalizer:
 
     def __post_init__(self) -> None:
         if self.unicode_form not in (None, "NFC", "NFD", "NFKC", "NFKD"):
-            raise ValueError(f"unicode_form must be NFC, NFD, NFKC, NFKD or null, not {self.unicode_form!r}")
+            raise ConfigError(f"normalizer.unicode_form must be NFC, NFD, NFKC, NFKD or null, not {self.unicode_form!r}")
 
     def __call__(self, text: str) -> str:
         if self.unicode_form:

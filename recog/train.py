@@ -22,6 +22,7 @@ from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig
 
 from recog.config import CONFIG_DIR, to_plain
+from recog.errors import ConfigError, exit_on_user_error
 from recog.lightning_module import CTCRecognitionModule
 from recog.plots import plot_training_curves
 from recog.recognizer import load_module
@@ -49,7 +50,7 @@ def prepare_data(cfg: DictConfig, pretrained: CTCRecognitionModule | None):
     if pretrained is not None:
         height = pretrained.hparams.preprocessing["height"]
         if datamodule.preprocessor.height != height:
-            raise ValueError(f"data.height={datamodule.preprocessor.height} but the pretrained model was trained "
+            raise ConfigError(f"data.height={datamodule.preprocessor.height} but the pretrained model was trained "
                              f"on height {height}: set data.height={height}")
         datamodule.base_alphabet = pretrained.alphabet
     datamodule.prepare_data()
@@ -89,6 +90,7 @@ def summarise(trainer: pl.Trainer, run_dir: Path, started: float) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
     started = time.time()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -97,11 +99,16 @@ def main(cfg: DictConfig) -> float | None:
     datamodule = prepare_data(cfg, pretrained)
     datamodule.alphabet.to_file(run_dir / "alphabet.txt")
     module = build_module(cfg, datamodule, pretrained)
+    if datamodule.preprocessor.min_width < module.model.min_input_length:
+        raise ConfigError(f"data.min_width={datamodule.preprocessor.min_width} is below the model's minimum input "
+                          f"width {module.model.min_input_length}: raise data.min_width")
     report_infeasible(datamodule, module, run_dir)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     ckpt_path = to_absolute_path(cfg.ckpt_path) if cfg.ckpt_path else None
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint to resume from")
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     summary = summarise(trainer, run_dir, started)
     log.info("done in %.1f min: best val CER %s, checkpoint %s", summary["minutes"],

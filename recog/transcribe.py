@@ -11,10 +11,17 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+from recog.errors import RecogError
 from recog.images import ImageReadError
-from recog.recognizer import CheckpointError, Recognizer
+from recog.recognizer import Recognizer
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".pgm", ".ppm", ".pbm"}
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return int(text)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -23,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("paths", nargs="+", help="image files, or folders searched recursively for images")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per line: {path, text} or {path, error}")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=positive_int, default=16)
     parser.add_argument("--device", default="auto", help="auto (GPU if available), cpu, cuda, cuda:1, ...")
     return parser.parse_args(argv)
 
@@ -33,7 +40,8 @@ def expand_paths(paths: list[str]) -> Iterator[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            # not is_dir() rather than is_file(): a broken link must reach the reader and get its error line
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
         else:
             yield path
 
@@ -57,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         recognizer = Recognizer.from_checkpoint(args.checkpoint, args.device)
-    except CheckpointError as error:
+    except RecogError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     files = list(expand_paths(args.paths))

@@ -47,6 +47,15 @@ def stack_output_length(layers: Sequence[nn.Module], lengths: torch.Tensor, axis
     return lengths
 
 
+def stack_stride(layers: Sequence[nn.Module], axis: int = 1) -> int:
+    """Product of the strides along `axis` of every conv and pool layer: input steps per output step."""
+    stride = 1
+    for layer in layers:
+        if isinstance(layer, LENGTH_LAYERS):
+            stride *= _axis_value(layer.stride, axis)
+    return stride
+
+
 def zero_beyond_lengths(features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Zero the columns t >= lengths[n] of features (N, C, H, W)."""
     positions = torch.arange(features.size(-1), device=features.device)
@@ -99,6 +108,11 @@ class ConvFrontEnd(nn.Module):
 
     def output_lengths(self, input_lengths: torch.Tensor) -> torch.Tensor:
         return stack_output_length(self.layers(), input_lengths, axis=1)
+
+    @property
+    def width_stride(self) -> int:
+        """Input columns per output frame: output frame f covers input columns [f * stride, (f + 1) * stride)."""
+        return stack_stride(self.layers(), axis=1)
 
     def _min_input_length(self) -> int:
         """The shortest input that yields at least one output frame."""

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from recog.frontend import ConvFrontEnd, stack_output_length
+from recog.frontend import ConvFrontEnd, stack_output_length, stack_stride
 from recog.model import CTCRecognizer
 
 
@@ -22,6 +22,16 @@ def test_reported_lengths_equal_real_sizes_at_every_length(pools):
     for width in range(frontend.min_input_length, 60):
         features, lengths = frontend(torch.rand(1, 1, 32, width), torch.tensor([width]))
         assert features.size(1) == lengths.item() == frontend.output_lengths(torch.tensor(width)).item(), width
+
+
+@pytest.mark.parametrize("pools, stride", [([[2, 2], [2, 2], [2, 1], [2, 1]], 4),
+                                           ([[2, 3], [2, 2], [1, 1], [2, 1]], 6), ([[2, 1], [2, 1]], 1)])
+def test_width_stride_is_input_columns_per_output_frame(pools, stride):
+    frontend = ConvFrontEnd(input_height=32, channels=[2] * len(pools), pools=pools)
+    assert frontend.width_stride == stride
+    widths = torch.arange(frontend.min_input_length, 200)
+    assert (frontend.output_lengths(widths + stride) - frontend.output_lengths(widths) == 1).all()
+    assert stack_stride([nn.Conv2d(1, 1, 3, stride=2), nn.Conv2d(1, 1, 3, stride=(1, 3))]) == 6
 
 
 def test_too_short_inputs_are_rejected_with_the_minimum():

@@ -45,6 +45,9 @@ class LineImageDataset(Dataset):
 
     A sample whose image cannot be read is logged with its id and returned as None (policy "skip"; the
     collate function drops it and counts it), or raises (policy "fail").
+
+    Items are requested as (index, epoch) by WidthBucketBatchSampler (a plain index means epoch 0), so a
+    sample's distortion is reproducible from (seed, epoch, index), also in worker processes.
     """
 
     def __init__(self, samples: Sequence[LineSample], alphabet: Alphabet | None, preprocessor: ImagePreprocessor,
@@ -55,12 +58,12 @@ class LineImageDataset(Dataset):
         self.augmenter = augmenter
         self.on_bad_sample = on_bad_sample
         self.seed = seed
-        self.epoch = 0  # set by the data module; selects the augmentation draw of each epoch
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> dict | None:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict | None:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
         sample = self.samples[index]
         try:
             image = load_grayscale(sample.image_path)
@@ -70,7 +73,7 @@ class LineImageDataset(Dataset):
             log.warning("skipping sample %s: %s", sample.id, error)
             return None
         if self.augmenter is not None:
-            image = self.augmenter(image, random.Random(f"{self.seed}/{self.epoch}/{index}"))
+            image = self.augmenter(image, random.Random(f"{self.seed}/{epoch}/{index}"))
         return {
             "id": sample.id,
             "image": self.preprocessor(image),
@@ -107,10 +110,11 @@ def collate_lines(items: list[dict | None]) -> dict:
     }
 
 
-class WidthBucketBatchSampler(Sampler[list[int]]):
+class WidthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
     """Batches of similar width, so padding stays small: shuffle, sort within pools of batches, cut.
 
-    Deterministic for a given (seed, epoch). Without shuffling, batches are simply sorted by width.
+    Deterministic for a given (seed, epoch); Lightning calls set_epoch at the start of every epoch. Without
+    shuffling, batches are simply sorted by width. Each index is yielded with the epoch, (index, epoch).
     """
 
     def __init__(self, widths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0,
@@ -122,10 +126,18 @@ class WidthBucketBatchSampler(Sampler[list[int]]):
         self.pool_batches = pool_batches
         self.epoch = 0
 
+    @property
+    def sampler(self) -> "WidthBucketBatchSampler":
+        """Lightning looks for set_epoch on `batch_sampler.sampler`; this sampler is its own."""
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
     def __len__(self) -> int:
         return (len(self.widths) + self.batch_size - 1) // self.batch_size
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         rng = random.Random(f"{self.seed}/{self.epoch}")
         order = list(range(len(self.widths)))
         if self.shuffle:
@@ -137,7 +149,7 @@ class WidthBucketBatchSampler(Sampler[list[int]]):
             batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
         if self.shuffle:
             rng.shuffle(batches)
-        return iter(batches)
+        return iter([[(index, self.epoch) for index in batch] for batch in batches])
 
 
 class LineImageDataModule(pl.LightningDataModule):
@@ -275,12 +287,9 @@ class LineImageDataModule(pl.LightningDataModule):
     def dataloader(self, split: str) -> DataLoader:
         dataset = self.dataset(split)
         training = split == "train"
-        if training:
-            dataset.epoch = self.trainer.current_epoch if self.trainer is not None else 0
         widths = [self.preprocessor.scaled_width(*s.size) for s in dataset.samples]
         sampler = WidthBucketBatchSampler(widths, self.batch_size if training else self.eval_batch_size,
                                           shuffle=training, seed=self.seed)
-        sampler.epoch = dataset.epoch
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_lines,
                           num_workers=self.num_workers, persistent_workers=False)
 

@@ -1,0 +1,48 @@
+import torch
+from torch.utils.data import DataLoader
+
+from datamodules.line_images import WidthBucketBatchSampler, collate_lines
+
+
+def test_every_index_once_and_similar_widths_together():
+    widths = [(i * 37) % 101 for i in range(100)]
+    sampler = WidthBucketBatchSampler(widths, batch_size=8, shuffle=True, seed=1, pool_batches=4)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 13
+    indices = [index for batch in batches for index, _ in batch]
+    assert sorted(indices) == list(range(100))
+    for batch in batches:
+        batch_widths = [widths[i] for i, _ in batch]
+        assert batch_widths == sorted(batch_widths)
+
+
+def test_order_depends_on_epoch_and_is_reproducible():
+    sampler = WidthBucketBatchSampler(list(range(64)), batch_size=8, shuffle=True, seed=0)
+    first = list(sampler)
+    assert list(sampler) == first
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert second != first and {e for batch in second for _, e in batch} == {1}
+
+
+def test_lightning_reaches_set_epoch():
+    from lightning_fabric.utilities.data import _set_sampler_epoch
+
+    sampler = WidthBucketBatchSampler(list(range(10)), batch_size=4, shuffle=True)
+    loader = DataLoader(list(range(10)), batch_sampler=sampler, collate_fn=lambda items: items)
+    _set_sampler_epoch(loader, 5)
+    assert sampler.epoch == 5
+
+
+def test_collate_pads_with_paper_and_keeps_true_widths():
+    items = [
+        {"id": "a", "text": "ab", "image": torch.ones(1, 4, 3), "target": torch.tensor([1, 2])},
+        None,  # an unreadable sample
+        {"id": "b", "text": "c", "image": torch.ones(1, 4, 5), "target": torch.tensor([3])},
+    ]
+    batch = collate_lines(items)
+    assert batch["ids"] == ["a", "b"] and batch["num_skipped"] == 1
+    assert batch["images"].shape == (2, 1, 4, 5)
+    assert batch["widths"].tolist() == [3, 5]
+    assert batch["images"][0, :, :, 3:].abs().sum() == 0
+    assert batch["targets"].tolist() == [[1, 2], [3, 0]] and batch["target_lengths"].tolist() == [2, 1]

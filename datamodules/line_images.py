@@ -12,7 +12,7 @@ import logging
 import random
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -29,6 +29,14 @@ from recog.text import TextNormalizer
 
 log = logging.getLogger(__name__)
 BAD_SAMPLE_POLICIES = ("skip", "fail")
+
+
+class InfeasibleSample(NamedTuple):
+    """A line too narrow for CTC to emit its transcript (case B01)."""
+
+    id: str
+    num_frames: int  # output frames the model makes from the image
+    frames_needed: int  # |l| + adjacent repeated characters
 
 
 @dataclass(frozen=True)
@@ -198,6 +206,7 @@ class LineImageDataModule(pl.LightningDataModule):
         self.base_alphabet: Alphabet | None = None
         self.alphabet: Alphabet | None = None
         self.splits: dict[str, list[LineSample]] = {}
+        self.unknown_characters: dict[str, dict[str, list[str]]] = {}  # split -> character -> line ids
 
     def read_splits(self) -> dict[str, list[LineSample]]:
         """Samples of each split ("train", "val", optionally "test"), text not yet normalised."""
@@ -260,6 +269,7 @@ class LineImageDataModule(pl.LightningDataModule):
 
     def _apply_alphabet_policy(self, split: str, samples: list[LineSample]) -> list[LineSample]:
         unknown = find_unknown_characters(self.alphabet, ((s.id, s.text) for s in samples))
+        self.unknown_characters[split] = unknown
         if not unknown:
             return samples
         report = format_unknown_report(unknown)
@@ -302,8 +312,9 @@ class LineImageDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self.dataloader("test")
 
-    def infeasible_samples(self, split: str, output_lengths: Callable[[torch.Tensor], torch.Tensor]) -> list[str]:
-        """Ids of samples whose line is too narrow for CTC to emit its transcript (case B01).
+    def infeasible_samples(self, split: str,
+                           output_lengths: Callable[[torch.Tensor], torch.Tensor]) -> list[InfeasibleSample]:
+        """Samples whose line is too narrow for CTC to emit its transcript (case B01).
 
         Uses the same width arithmetic as the model: original size -> normalised width -> output frames,
         which must be at least |l| + number of adjacent repeated characters.
@@ -318,8 +329,11 @@ class LineImageDataModule(pl.LightningDataModule):
         targets = torch.zeros(len(samples), int(target_lengths.max()), dtype=torch.long)
         for row, labels in enumerate(encoded):
             targets[row, : len(labels)] = torch.tensor(labels, dtype=torch.long)
-        too_short = output_lengths(widths) < min_frames_needed(targets, target_lengths)
-        return [s.id for s, bad in zip(samples, too_short.tolist()) if bad]
+        num_frames = output_lengths(widths)  # (N,)
+        frames_needed = min_frames_needed(targets, target_lengths)  # (N,)
+        return [InfeasibleSample(sample.id, frames, needed)
+                for sample, frames, needed in zip(samples, num_frames.tolist(), frames_needed.tolist())
+                if frames < needed]
 
 
 def read_image_size(path: Path) -> tuple[int, int] | None:

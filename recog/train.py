@@ -45,8 +45,13 @@ def build_module(cfg: DictConfig, datamodule, pretrained: CTCRecognitionModule |
     return module
 
 
-def prepare_data(cfg: DictConfig, pretrained: CTCRecognitionModule | None):
-    datamodule = instantiate(cfg.data, _convert_="all")
+def prepare_data(cfg: DictConfig, pretrained: CTCRecognitionModule | None, stage: str | None = "fit",
+                 **data_overrides):
+    """The configured data module, generated or downloaded if need be, with its splits and alphabet set up.
+
+    data_overrides replace settings of cfg.data (recog-check relaxes the bad-sample policies with them).
+    """
+    datamodule = instantiate(cfg.data, _convert_="all", **data_overrides)
     if pretrained is not None:
         height = pretrained.hparams.preprocessing["height"]
         if datamodule.preprocessor.height != height:
@@ -54,7 +59,7 @@ def prepare_data(cfg: DictConfig, pretrained: CTCRecognitionModule | None):
                              f"on height {height}: set data.height={height}")
         datamodule.base_alphabet = pretrained.alphabet
     datamodule.prepare_data()
-    datamodule.setup("fit")
+    datamodule.setup(stage)
     return datamodule
 
 
@@ -62,8 +67,8 @@ def report_infeasible(datamodule, module: CTCRecognitionModule, run_dir: Path) -
     """List lines too narrow for their transcript before training (case B01); CTC skips them."""
     lines = []
     for split in ("train", "val"):
-        for line_id in datamodule.infeasible_samples(split, module.model.output_lengths):
-            lines.append(f"{split}\t{line_id}")
+        for sample in datamodule.infeasible_samples(split, module.model.output_lengths):
+            lines.append(f"{split}\t{sample.id}")
     if lines:
         (run_dir / "infeasible.tsv").write_text("\n".join(lines) + "\n")
         log.warning("%d lines are too narrow for CTC to emit their transcript; they are excluded from the loss "

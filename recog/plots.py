@@ -1,13 +1,21 @@
-"""Pictures that say more than logs: training curves from Lightning's CSV log."""
+"""Pictures that say more than logs: training curves from Lightning's CSV log, and line alignments."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Sequence
 
 import matplotlib
+import numpy as np
+from PIL import Image
+
+from recog.alignment import FrameGeometry, LineAlignment
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+CHARACTER_COLOR, WORD_COLOR = "tab:orange", "tab:blue"
 
 
 def read_metric_series(metrics_csv: Path) -> dict[str, tuple[list[int], list[float]]]:
@@ -43,3 +51,69 @@ def plot_training_curves(metrics_csv: Path, output_png: Path) -> None:
     figure.tight_layout()
     figure.savefig(output_png, dpi=100)
     plt.close(figure)
+
+
+def plot_alignment(image: Image.Image, alignment: LineAlignment, geometry: FrameGeometry, posteriors: np.ndarray,
+                   symbols: Sequence[str], output_png: Path) -> None:
+    """The original line image with word boxes (blue, labelled above with their confidence) and character
+    boxes (orange, labelled below), over the per-frame class posteriors (T, C) on the same x axis.
+
+    symbols are the alphabet's (class k is symbols[k - 1], class 0 the blank); a space is shown as "␣".
+    """
+    width, height = image.size
+    figure_width = min(30.0, max(6.0, width / 100 + 1))  # about one image pixel per PNG pixel at dpi 100
+    image_inches = min(4.0, max(0.6, (figure_width - 1) * height / width))
+    figure, (image_axes, posterior_axes) = plt.subplots(
+        2, 1, sharex=True, figsize=(figure_width, image_inches + 3.0),
+        gridspec_kw={"height_ratios": [image_inches, 2.0], "hspace": 0.4})
+    draw_aligned_image(image_axes, image, alignment)
+    class_names = ["blank", *("\u2423" if symbol == " " else symbol for symbol in symbols)]
+    draw_posteriors(posterior_axes, posteriors, geometry, class_names)
+    posterior_axes.set_xlim(0, width)
+    figure.savefig(output_png, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+
+
+def draw_aligned_image(axes, image: Image.Image, alignment: LineAlignment) -> None:
+    """Image in its own pixel coordinates; spaces get no box."""
+    width, height = image.size
+    axes.imshow(np.asarray(image), cmap="gray", vmin=0, vmax=255, extent=(0, width, height, 0), aspect="auto")
+    label = {"ha": "center", "fontsize": 9, "clip_on": False, "parse_math": False}
+    for character in alignment.characters:
+        if character.text.isspace():
+            continue
+        axes.add_patch(Rectangle((character.start, 0.1 * height), character.end - character.start, 0.8 * height,
+                                 fill=False, edgecolor=CHARACTER_COLOR, linewidth=1))
+        axes.text((character.start + character.end) / 2, height, character.text, va="top",
+                  color=CHARACTER_COLOR, **label)
+    for word in alignment.words:
+        axes.add_patch(Rectangle((word.start, 0), word.end - word.start, height, fill=False,
+                                 edgecolor=WORD_COLOR, linewidth=2))
+        axes.text((word.start + word.end) / 2, 0, f"{word.text} {word.confidence:.2f}", va="bottom",
+                  color=WORD_COLOR, **label)
+    axes.set_title(f"{alignment.text}    (line confidence {alignment.confidence:.3f})", pad=18,
+                   parse_math=False)
+    axes.set_yticks([])
+    axes.tick_params(axis="x", bottom=False)
+
+
+def draw_posteriors(axes, posteriors: np.ndarray, geometry: FrameGeometry, class_names: Sequence[str],
+                    min_peak: float = 0.1) -> None:
+    """Blank (class 0) filled gray; every class reaching min_peak as a line, named where it wins a frame."""
+    num_frames = posteriors.shape[0]
+    edges = np.arange(num_frames + 1) * geometry.frame_size
+    centres = edges[:-1] + geometry.frame_size / 2
+    axes.stairs(posteriors[:, 0], edges, fill=True, color="0.85", label="blank")
+    winners = posteriors.argmax(axis=1)  # (T,)
+    run_starts = np.flatnonzero(np.diff(winners, prepend=-1) != 0)  # first frame of each run of one winner
+    shown = [k for k in range(1, posteriors.shape[1]) if posteriors[:, k].max() >= min_peak]
+    colors = plt.get_cmap("tab20")
+    for order, k in enumerate(shown):
+        color = colors(order % 20)
+        axes.stairs(posteriors[:, k], edges, color=color, linewidth=1.2)
+        for frame in run_starts[winners[run_starts] == k]:
+            axes.text(centres[frame], posteriors[frame, k] + 0.02, class_names[k], color=color, ha="center",
+                      va="bottom", fontsize=8, parse_math=False)
+    axes.set(ylim=(0, 1.15), ylabel="P(class | frame)",
+             xlabel=f"x in the original image ({geometry.unit}); one frame = {geometry.frame_size:g} {geometry.unit}")
+    axes.legend(loc="upper right", fontsize=8)

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
+from recog.alignment import FrameGeometry, LineAlignment, align_line
 from recog.errors import RecogError
 from recog.images import ImagePreprocessor
 from recog.lightning_module import CTCRecognitionModule
@@ -45,6 +47,18 @@ def load_module(path: str | Path, device: str = "auto") -> CTCRecognitionModule:
     return module.to(target).eval()
 
 
+class Recognition(NamedTuple):
+    """A batch through the model: the texts and the frame-level outputs they were decoded from."""
+
+    texts: list[str]
+    log_probs: torch.Tensor  # (T, N, C) float32
+    output_lengths: torch.Tensor  # (N,)
+
+    def sample_log_probs(self, index: int) -> torch.Tensor:
+        """(T_n, C) log-probabilities of sample `index`, without padding frames."""
+        return self.log_probs[: int(self.output_lengths[index]), index]
+
+
 class Recognizer:
     """Batches of preprocessed inputs -> text, with the checkpoint's own preprocessing and alphabet."""
 
@@ -62,15 +76,29 @@ class Recognizer:
         return self.module.device
 
     @torch.inference_mode()
+    def run(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> Recognition:
+        """inputs (N, 1, H, W) zero-padded, input_lengths (N,) -> texts with their log-probs."""
+        log_probs, output_lengths = self.module(inputs.to(self.device), input_lengths.to(self.device))
+        return Recognition(self.module.decode(log_probs, output_lengths), log_probs, output_lengths)
+
     def recognize(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> list[str]:
         """inputs (N, 1, H, W) zero-padded, input_lengths (N,) -> one text per sample."""
-        log_probs, output_lengths = self.module(inputs.to(self.device), input_lengths.to(self.device))
-        return self.module.decode(log_probs, output_lengths)
+        return self.run(inputs, input_lengths).texts
 
-    def recognize_tensors(self, tensors: list[torch.Tensor]) -> list[str]:
-        """Preprocessed inputs (1, H, W_i) of any widths -> texts, in the same order."""
+    def run_tensors(self, tensors: list[torch.Tensor]) -> Recognition:
+        """Preprocessed inputs (1, H, W_i) of any widths -> their recognition, in the same order."""
         lengths = torch.tensor([t.size(-1) for t in tensors])
         batch = torch.zeros(len(tensors), 1, tensors[0].size(-2), int(lengths.max()))
         for row, tensor in enumerate(tensors):
             batch[row, :, :, : tensor.size(-1)] = tensor
-        return self.recognize(batch, lengths)
+        return self.run(batch, lengths)
+
+    def frame_geometry(self, original_size: tuple[int, int]) -> FrameGeometry:
+        """How this model's output frames map onto an original image of (width, height) pixels."""
+        return FrameGeometry.for_image(self.module.model.frontend.width_stride, original_size,
+                                       self.preprocessor.height)
+
+    def align(self, recognition: Recognition, index: int, original_size: tuple[int, int]) -> LineAlignment:
+        """Characters and words of sample `index`'s text, in pixels of its original image."""
+        return align_line(recognition.sample_log_probs(index).cpu(), recognition.texts[index],
+                          self.module.alphabet, self.frame_geometry(original_size))

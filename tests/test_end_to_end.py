@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from recog import transcribe
 from tests.conftest import REPO_ROOT, shared_path
 
 TINY_MODEL = ["model.hidden_size=16", "model.num_layers=1", "model.channels=[4,8,8,8]"]
@@ -149,3 +150,44 @@ def test_fine_tuning_extends_the_alphabet(trained_run, tmp_path):
     old = (trained_run["run_dir"] / "alphabet.txt").read_text().splitlines()
     new = (run_dir / "alphabet.txt").read_text().splitlines()
     assert new == old + ["é"]
+
+
+def assert_spans_in_order(spans: list[dict], width: int) -> None:
+    """Each span inside the image, non-empty, and after the previous one (frames belong to one character)."""
+    previous_end = 0.0
+    for span in spans:
+        assert previous_end <= span["start"] < span["end"] <= width, spans
+        assert 0.0 <= span["confidence"] <= 1.0
+        previous_end = span["end"]
+
+
+def test_transcribe_align_and_plot(trained_run, tmp_path, capsys):
+    """--align: spans in original pixels with confidences; --plot: one PNG per input, distinct names for
+    equal file names in different folders; a bad file still gets its error line."""
+    images = sorted(trained_run["cache"].glob("*/lines/*/*/*.png"))[:3]
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        for image in images:
+            shutil.copy(image, tmp_path / folder / image.name)
+    (tmp_path / "two" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    plots = tmp_path / "plots"
+    status = transcribe.main([str(trained_run["checkpoint"]), str(tmp_path / "one"), str(tmp_path / "two"),
+                              "--align", "--plot", str(plots)])
+    assert status == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    errors = [r for r in records if "error" in r]
+    assert [r["path"] for r in errors] == [str(tmp_path / "two" / "broken.png")] and list(errors[0]) == ["path", "error"]
+    aligned = [r for r in records if "error" not in r]
+    assert len(aligned) == 6
+    for record in aligned:
+        assert list(record) == ["path", "text", "unit", "confidence", "words", "characters", "plot"]
+        assert record["unit"] == "pixels" and 0.0 <= record["confidence"] <= 1.0
+        assert "".join(c["text"] for c in record["characters"]) == record["text"]
+        assert [w["text"] for w in record["words"]] == record["text"].split()
+        width = Image.open(record["path"]).width
+        assert_spans_in_order(record["characters"], width)
+        assert_spans_in_order(record["words"], width)
+    assert sum(len(r["characters"]) for r in aligned) > 0
+    written = sorted(plots.iterdir())
+    assert sorted(Path(r["plot"]) for r in aligned) == written and len(written) == 6
+    assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in written)

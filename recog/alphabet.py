@@ -16,6 +16,7 @@ BLANK_INDEX = 0
 UNKNOWN_SYMBOL = "\ufffd"  # "�", the class that unknown characters map to under policy "unknown"
 SPACE_TOKEN = "<space>"  # how a space is written in an alphabet file (one symbol per line)
 UNKNOWN_CHAR_POLICIES = ("skip", "unknown", "fail")
+ENGLISH_SPEECH_SYMBOLS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ' ")  # the 28 symbols of LibriSpeech transcripts
 
 
 class AlphabetError(RecogError):

@@ -71,10 +71,13 @@ def check_file(path: Path) -> None:
         raise AudioReadError(f"{path}: no such file")
     if not path.is_file():
         raise AudioReadError(f"{path}: not a file")
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+        missing = missing_wav_bytes(path, size)
+    except OSError as error:
+        raise AudioReadError(f"{path}: cannot read ({error.strerror})") from None
     if size == 0:
         raise AudioReadError(f"{path}: empty file (0 bytes)")
-    missing = missing_wav_bytes(path, size)
     if missing > 0:
         raise AudioReadError(f"{path}: truncated WAV file: its header announces {missing} more bytes of "
                              "audio than the file holds")

@@ -1,5 +1,7 @@
 import math
 import pickle
+import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,7 +80,40 @@ def test_resampling_keeps_duration(tmp_path):
 def test_missing_folder_and_unknown_format(tmp_path, make, reason):
     path = tmp_path / "x.wav"
     make(path)
-    with pytest.raises(AudioReadError, match=f"^{path}: {reason}$".replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(AudioReadError) as raised:
+        load_audio(path, 16000)
+    assert str(raised.value) == f"{path}: {reason}"
+
+
+def wav_with_list_chunk(samples: np.ndarray) -> bytes:
+    """16-bit mono 16 kHz WAV with an odd-sized LIST chunk (padded to even) between fmt and data."""
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, 16000, 32000, 2, 16)
+    listing = struct.pack("<4sI", b"LIST", 3) + b"abc\0"
+    pcm = (samples * 32767).astype("<i2").tobytes()
+    data = struct.pack("<4sI", b"data", len(pcm)) + pcm
+    body = b"WAVE" + fmt + listing + data
+    return struct.pack("<4sI", b"RIFF", len(body)) + body
+
+
+def test_wav_chunks_are_walked_to_find_truncation(tmp_path):
+    samples = tone(0.01, 16000)  # 160 samples, 320 bytes
+    whole, cut = tmp_path / "whole.wav", tmp_path / "cut.wav"
+    whole.write_bytes(wav_with_list_chunk(samples))
+    cut.write_bytes(wav_with_list_chunk(samples)[:-100])
+    assert (load_audio(whole, 16000) - torch.from_numpy(samples)).abs().max() < 1e-4
+    with pytest.raises(AudioReadError, match="truncated WAV file: its header announces 100 more bytes"):
+        load_audio(cut, 16000)
+
+
+def test_unreadable_file_names_the_os_reason(tmp_path, monkeypatch):
+    path = tmp_path / "a.wav"
+    soundfile.write(path, tone(0.01, 16000), 16000)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", refuse)  # chmod cannot stop root, who runs some test machines
+    with pytest.raises(AudioReadError, match=f"^{path}: cannot read \\(Permission denied\\)$"):
         load_audio(path, 16000)
 
 

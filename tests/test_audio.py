@@ -49,14 +49,14 @@ def test_wav_of_any_sample_width_gives_the_same_waveform(tmp_path, subtype):
     assert (waveform - torch.from_numpy(samples)).abs().max() < tolerance
 
 
-@pytest.mark.parametrize(("suffix", "tolerance"), [(".flac", 1e-4), (".ogg", 0.05)])
-def test_flac_and_ogg_decode(tmp_path, suffix, tolerance):
+@pytest.mark.parametrize(("suffix", "tolerance"), [(".flac", 1e-4), (".ogg", 0.05), (".mp3", 0.05)])
+def test_flac_ogg_and_mp3_decode(tmp_path, suffix, tolerance):
     samples = tone(0.5, 16000)
     path = tmp_path / f"a{suffix}"
     soundfile.write(path, samples, 16000)
     waveform = load_audio(path, 16000)
     assert waveform.shape == (8000,)
-    assert (waveform - torch.from_numpy(samples)).abs().max() < tolerance  # Vorbis is lossy
+    assert (waveform - torch.from_numpy(samples)).abs().max() < tolerance  # Vorbis and MP3 are lossy
 
 
 def test_channels_are_averaged(tmp_path):
@@ -123,6 +123,15 @@ def test_truncated_compressed_files(tmp_path, suffix):
     soundfile.write(path, tone(1.0, 16000), 16000)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(AudioReadError, match=f"^{path}: corrupt or unreadable audio"):
+        load_audio(path, 16000)
+
+
+def test_file_decoding_to_fewer_frames_than_its_header_announces(tmp_path):
+    path = tmp_path / "a.mp3"  # MP3 (its Xing header counts the frames) cut in half decodes without an error
+    soundfile.write(path, tone(1.0, 16000), 16000)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(AudioReadError, match=f"^{path}: truncated file: the header announces 16000 frames, "
+                                             "only [0-9]+ could be decoded$"):
         load_audio(path, 16000)
 
 

@@ -12,13 +12,14 @@ import logging
 import random
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import pytorch_lightning as pl
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
+from datamodules.batching import LengthBucketBatchSampler
 from datamodules.image_augment import ImageAugmenter
 from recog.alphabet import (UNKNOWN_CHAR_POLICIES, UNKNOWN_SYMBOL, Alphabet, find_unknown_characters,
                             format_unknown_report)
@@ -54,7 +55,7 @@ class LineImageDataset(Dataset):
     A sample whose image cannot be read is logged with its id and returned as None (policy "skip"; the
     collate function drops it and counts it), or raises (policy "fail").
 
-    Items are requested as (index, epoch) by WidthBucketBatchSampler (a plain index means epoch 0), so a
+    Items are requested as (index, epoch) by LengthBucketBatchSampler (a plain index means epoch 0), so a
     sample's distortion is reproducible from (seed, epoch, index), also in worker processes.
     """
 
@@ -116,48 +117,6 @@ def collate_lines(items: list[dict | None]) -> dict:
         "target_lengths": target_lengths,  # (N,)
         "num_skipped": len(items) - len(good),
     }
-
-
-class WidthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
-    """Batches of similar width, so padding stays small: shuffle, sort within pools of batches, cut.
-
-    Deterministic for a given (seed, epoch); Lightning calls set_epoch at the start of every epoch. Without
-    shuffling, batches are simply sorted by width. Each index is yielded with the epoch, (index, epoch).
-    """
-
-    def __init__(self, widths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0,
-                 pool_batches: int = 50):
-        self.widths = list(widths)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
-        self.pool_batches = pool_batches
-        self.epoch = 0
-
-    @property
-    def sampler(self) -> "WidthBucketBatchSampler":
-        """Lightning looks for set_epoch on `batch_sampler.sampler`; this sampler is its own."""
-        return self
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return (len(self.widths) + self.batch_size - 1) // self.batch_size
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        rng = random.Random(f"{self.seed}/{self.epoch}")
-        order = list(range(len(self.widths)))
-        if self.shuffle:
-            rng.shuffle(order)
-        pool_size = self.batch_size * self.pool_batches if self.shuffle else len(order)
-        batches = []
-        for start in range(0, len(order), pool_size):
-            pool = sorted(order[start : start + pool_size], key=self.widths.__getitem__)
-            batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
-        if self.shuffle:
-            rng.shuffle(batches)
-        return iter([[(index, self.epoch) for index in batch] for batch in batches])
 
 
 class LineImageDataModule(pl.LightningDataModule):
@@ -298,8 +257,8 @@ class LineImageDataModule(pl.LightningDataModule):
         dataset = self.dataset(split)
         training = split == "train"
         widths = [self.preprocessor.scaled_width(*s.size) for s in dataset.samples]
-        sampler = WidthBucketBatchSampler(widths, self.batch_size if training else self.eval_batch_size,
-                                          shuffle=training, seed=self.seed)
+        sampler = LengthBucketBatchSampler(widths, self.batch_size if training else self.eval_batch_size,
+                                           shuffle=training, seed=self.seed)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_lines,
                           num_workers=self.num_workers, persistent_workers=False)
 

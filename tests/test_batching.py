@@ -1,12 +1,13 @@
 import torch
 from torch.utils.data import DataLoader
 
-from datamodules.line_images import WidthBucketBatchSampler, collate_lines
+from datamodules.batching import LengthBucketBatchSampler
+from datamodules.line_images import collate_lines
 
 
-def test_every_index_once_and_similar_widths_together():
+def test_every_index_once_and_similar_lengths_together():
     widths = [(i * 37) % 101 for i in range(100)]
-    sampler = WidthBucketBatchSampler(widths, batch_size=8, shuffle=True, seed=1, pool_batches=4)
+    sampler = LengthBucketBatchSampler(widths, batch_size=8, shuffle=True, seed=1, pool_batches=4)
     batches = list(sampler)
     assert len(batches) == len(sampler) == 13
     indices = [index for batch in batches for index, _ in batch]
@@ -17,7 +18,7 @@ def test_every_index_once_and_similar_widths_together():
 
 
 def test_order_depends_on_epoch_and_is_reproducible():
-    sampler = WidthBucketBatchSampler(list(range(64)), batch_size=8, shuffle=True, seed=0)
+    sampler = LengthBucketBatchSampler(list(range(64)), batch_size=8, shuffle=True, seed=0)
     first = list(sampler)
     assert list(sampler) == first
     sampler.set_epoch(1)
@@ -28,7 +29,7 @@ def test_order_depends_on_epoch_and_is_reproducible():
 def test_lightning_reaches_set_epoch():
     from lightning_fabric.utilities.data import _set_sampler_epoch
 
-    sampler = WidthBucketBatchSampler(list(range(10)), batch_size=4, shuffle=True)
+    sampler = LengthBucketBatchSampler(list(range(10)), batch_size=4, shuffle=True)
     loader = DataLoader(list(range(10)), batch_sampler=sampler, collate_fn=lambda items: items)
     _set_sampler_epoch(loader, 5)
     assert sampler.epoch == 5
@@ -46,3 +47,34 @@ def test_collate_pads_with_paper_and_keeps_true_widths():
     assert batch["widths"].tolist() == [3, 5]
     assert batch["images"][0, :, :, 3:].abs().sum() == 0
     assert batch["targets"].tolist() == [[1, 2], [3, 0]] and batch["target_lengths"].tolist() == [2, 1]
+
+
+def test_budget_cuts_before_the_padded_size_passes_it():
+    lengths = [10, 30, 20, 40, 10, 50]
+    sampler = LengthBucketBatchSampler(lengths, batch_size=4, shuffle=False, max_total_length=60)
+    # sorted: 0 (10), 4 (10), 2 (20), 1 (30), 3 (40), 5 (50); [0, 4, 2] pads to 3 x 20 = 60
+    assert [[index for index, _ in batch] for batch in sampler] == [[0, 4, 2], [1], [3], [5]]
+    assert len(sampler) == 4
+
+
+def test_budget_and_batch_size_both_cut():
+    sampler = LengthBucketBatchSampler([5] * 7, batch_size=3, shuffle=False, max_total_length=10)
+    assert [[index for index, _ in batch] for batch in sampler] == [[0, 1], [2, 3], [4, 5], [6]]
+    sampler = LengthBucketBatchSampler([5] * 7, batch_size=3, shuffle=False, max_total_length=100)
+    assert [[index for index, _ in batch] for batch in sampler] == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_an_item_longer_than_the_budget_is_a_batch_of_its_own():
+    sampler = LengthBucketBatchSampler([100, 3, 4], batch_size=8, shuffle=False, max_total_length=10)
+    assert [[index for index, _ in batch] for batch in sampler] == [[1, 2], [0]]
+
+
+def test_budget_holds_with_shuffling_and_every_index_once():
+    lengths = [(i * 37) % 101 + 1 for i in range(200)]
+    sampler = LengthBucketBatchSampler(lengths, batch_size=16, shuffle=True, seed=3, pool_batches=4,
+                                       max_total_length=400)
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    assert sorted(index for batch in batches for index, _ in batch) == list(range(200))
+    for batch in batches:
+        assert len(batch) <= 16 and len(batch) * max(lengths[i] for i, _ in batch) <= 400

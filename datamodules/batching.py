@@ -1,4 +1,5 @@
-"""Length-bucketed batches, shared by every modality: image widths or audio frame counts.
+"""Batches, shared by every modality: which items go together (by image width or audio frame count) and how
+they are padded into one batch.
 
 Items of similar length go together so that padding stays small. A batch is cut at `batch_size` items, and,
 with a budget, before its padded size (items x longest) would exceed `max_total_length`.
@@ -8,6 +9,7 @@ from __future__ import annotations
 import random
 from typing import Iterator, Sequence
 
+import torch
 from torch.utils.data import Sampler
 
 
@@ -72,3 +74,25 @@ class LengthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def over_budget(self, num_items: int, longest: int) -> bool:
         return self.max_total_length is not None and num_items * longest > self.max_total_length
+
+
+def collate_lines(items: list[dict | None]) -> dict:
+    """Pad a list of dataset items into one batch; unreadable items (None) are dropped and counted."""
+    good = [item for item in items if item is not None]
+    widths = torch.tensor([item["image"].size(-1) for item in good], dtype=torch.long)
+    target_lengths = torch.tensor([len(item["target"]) for item in good], dtype=torch.long)
+    height = good[0]["image"].size(-2) if good else 1
+    images = torch.zeros(len(good), 1, height, int(widths.max()) if good else 1)
+    targets = torch.zeros(len(good), int(target_lengths.max()) if good else 0, dtype=torch.long)
+    for row, item in enumerate(good):
+        images[row, :, :, : widths[row]] = item["image"]
+        targets[row, : target_lengths[row]] = item["target"]
+    return {
+        "ids": [item["id"] for item in good],
+        "texts": [item["text"] for item in good],
+        "images": images,  # (N, 1, H, W_max): image lines (zero = paper) or log-mel features (H = n_mels)
+        "widths": widths,  # (N,)
+        "targets": targets,  # (N, S_max), zero-padded
+        "target_lengths": target_lengths,  # (N,)
+        "num_skipped": len(items) - len(good),
+    }

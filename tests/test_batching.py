@@ -1,8 +1,7 @@
 import torch
 from torch.utils.data import DataLoader
 
-from datamodules.batching import LengthBucketBatchSampler
-from datamodules.line_images import collate_lines
+from datamodules.batching import LengthBucketBatchSampler, collate_lines
 
 
 def test_every_index_once_and_similar_lengths_together():

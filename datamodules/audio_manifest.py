@@ -1,4 +1,4 @@
-"""Any speech corpus described by a manifest: one utterance per row, TSV or JSON Lines.
+"""Any speech corpus described by a manifest (one utterance per row, TSV or JSON Lines), and its data module.
 
 - `.tsv`: UTF-8, tab-separated, a header row naming the columns.
 - `.jsonl` (or `.json`): one JSON object per line (NeMo's manifests are read as they are).
@@ -15,6 +15,7 @@ import json
 import math
 from pathlib import Path
 
+from datamodules.speech import SpeechDataModule
 from datamodules.utterances import Utterance, drop_longer_than, header_duration
 from recog.errors import DataError, read_utf8_lines
 
@@ -112,3 +113,18 @@ def parse_duration(value, where: str) -> float | None:
     if not (math.isfinite(duration) and duration >= 0):
         raise AudioManifestError(f"{where}: duration {value!r} must be a non-negative number of seconds")
     return duration
+
+
+class AudioManifestDataModule(SpeechDataModule):
+    """One manifest per split, e.g. manifests={train: train.jsonl, val: dev.tsv}; utterances longer than
+    `max_duration` seconds are dropped."""
+
+    split_hint = "a .tsv or .jsonl manifest"
+
+    def __init__(self, manifests: dict[str, str | None], max_duration: float | None = None, **settings):
+        super().__init__(**settings)
+        self.manifests = {name: Path(path) for name, path in manifests.items() if path}
+        self.max_duration = max_duration
+
+    def read_splits(self) -> dict[str, list[Utterance]]:
+        return {name: read_audio_manifest(path, self.max_duration) for name, path in self.manifests.items()}

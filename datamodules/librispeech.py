@@ -1,4 +1,4 @@
-"""LibriSpeech in its original layout: utterance records for a list of subsets.
+"""LibriSpeech in its original layout: utterance records for a list of subsets, and the data module over them.
 
     <root>/<subset>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac
     <root>/<subset>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt   one "<utt-id> <TRANSCRIPT>" per line
@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from datamodules.speech import SpeechDataModule
 from datamodules.utterances import Utterance, drop_longer_than, header_duration
 from recog.errors import DataError, read_utf8_lines
 
@@ -80,3 +81,21 @@ def parse_row(line: str, chapter_id: str, where: str) -> tuple[str, str]:
     if len(fields) < 2:
         raise TranscriptFormatError(f"{where}: no transcript after the utterance id {utterance_id}")
     return utterance_id, fields[1]
+
+
+class LibriSpeechDataModule(SpeechDataModule):
+    """LibriSpeech subsets per split, e.g. splits={train: [train-clean-100], val: [dev-clean], test: [...]};
+    utterances longer than `max_duration` seconds are dropped."""
+
+    split_hint = "a list of LibriSpeech subsets, e.g. [dev-clean]"
+
+    def __init__(self, root: str, splits: dict[str, Sequence[str] | None], max_duration: float | None = None,
+                 **settings):
+        super().__init__(**settings)
+        self.root = Path(root)
+        self.split_subsets = {name: list(subsets) for name, subsets in splits.items() if subsets}
+        self.max_duration = max_duration
+
+    def read_splits(self) -> dict[str, list[Utterance]]:
+        return {name: read_librispeech(self.root, subsets, self.max_duration)
+                for name, subsets in self.split_subsets.items()}

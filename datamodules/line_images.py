@@ -20,7 +20,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from datamodules.image_augment import ImageAugmenter
-from datamodules.transcribed import TranscribedDataModule, check_positive, warn_empty_transcripts
+from datamodules.transcribed import TranscribedDataModule, check_positive, encode_target, warn_empty_transcripts
 from recog.alphabet import Alphabet
 from recog.ctc.loss import min_frames_needed
 from recog.images import ImagePreprocessor, ImageReadError, load_grayscale
@@ -84,14 +84,8 @@ class LineImageDataset(Dataset):
             "id": sample.id,
             "image": self.preprocessor(image),
             "text": sample.text,
-            "target": self.encode(sample.text),
+            "target": encode_target(self.alphabet, sample.text),
         }
-
-
-    def encode(self, text: str) -> torch.Tensor:
-        """Class indices (S,); empty when there is no alphabet (evaluation needs no targets)."""
-        labels = self.alphabet.encode(text) if self.alphabet is not None else []
-        return torch.tensor(labels, dtype=torch.long)
 
 
 class LineImageDataModule(TranscribedDataModule):

@@ -12,6 +12,7 @@ import logging
 from typing import Sequence
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.batching import LengthBucketBatchSampler, collate_lines
@@ -161,3 +162,9 @@ def warn_empty_transcripts(split: str, samples: list, items: str) -> None:
     if empty:
         log.warning("%s: %d %s have an empty transcript (kept; CTC learns all-blank for them): %s", split,
                     len(empty), items, ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else ""))
+
+
+def encode_target(alphabet: Alphabet | None, text: str) -> torch.Tensor:
+    """Class indices (S,); empty when there is no alphabet (evaluation needs no targets)."""
+    labels = alphabet.encode(text) if alphabet is not None else []
+    return torch.tensor(labels, dtype=torch.long)

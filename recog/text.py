@@ -15,20 +15,23 @@ from recog.errors import ConfigError
 
 @dataclass(frozen=True)
 class TextNormalizer:
-    """Unicode normal form, optional lower-casing, character replacements and whitespace collapsing.
+    """Unicode normal form, optional lower- or upper-casing, character replacements and whitespace collapsing.
 
-    Replacements are applied after the Unicode normal form and before lower-casing, in insertion order,
+    Replacements are applied after the Unicode normal form and before the casing, in insertion order,
     e.g. ``{"’": "'"}`` to merge typographic apostrophes into the ASCII one.
     """
 
     unicode_form: str | None = "NFC"
     lowercase: bool = False
+    uppercase: bool = False  # e.g. speech corpora whose alphabet is upper case
     collapse_whitespace: bool = True
     replacements: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.unicode_form not in (None, "NFC", "NFD", "NFKC", "NFKD"):
             raise ConfigError(f"normalizer.unicode_form must be NFC, NFD, NFKC, NFKD or null, not {self.unicode_form!r}")
+        if self.lowercase and self.uppercase:
+            raise ConfigError("normalizer.lowercase and normalizer.uppercase cannot both be true")
 
     def __call__(self, text: str) -> str:
         if self.unicode_form:
@@ -37,6 +40,8 @@ class TextNormalizer:
             text = text.replace(old, new)
         if self.lowercase:
             text = text.lower()
+        if self.uppercase:
+            text = text.upper()
         if self.collapse_whitespace:
             text = " ".join(text.split())
         return text
@@ -47,6 +52,8 @@ class TextNormalizer:
             steps.append(f"{len(self.replacements)} replacements")
         if self.lowercase:
             steps.append("lowercase")
+        if self.uppercase:
+            steps.append("uppercase")
         if self.collapse_whitespace:
             steps.append("collapse whitespace")
         return " + ".join(steps)

@@ -2,6 +2,7 @@ import pytest
 
 from recog.alphabet import (BLANK_INDEX, UNKNOWN_SYMBOL, Alphabet, UnknownCharacterError,
                             find_unknown_characters)
+from recog.errors import ConfigError
 from recog.text import TextNormalizer
 
 
@@ -60,3 +61,9 @@ def test_normalizer():
     assert normalizer("  It’s  A\tTest ") == "it's a test"
     assert normalizer("e\u0301") == "é"  # NFC composes
     assert TextNormalizer.from_dict(normalizer.to_dict()) == normalizer
+
+
+def test_upper_casing_normalizer_and_its_conflict_with_lower_casing():
+    assert TextNormalizer(uppercase=True, replacements={"’": "'"})("it’s  done") == "IT'S DONE"
+    with pytest.raises(ConfigError, match="lowercase and normalizer.uppercase"):
+        TextNormalizer(lowercase=True, uppercase=True)

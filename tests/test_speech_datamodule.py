@@ -1,0 +1,121 @@
+"""Speech data modules: features, padding, SpecAugment, bad audio and the frames budget, on tiny WAV files."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from tests.conftest import shared_path
+from datamodules.audio_manifest import AudioManifestDataModule
+from datamodules.librispeech import LibriSpeechDataModule
+from datamodules.speech import SpecAugment
+from recog.alphabet import ENGLISH_SPEECH_SYMBOLS
+from recog.audio import AudioReadError
+
+SECONDS = [0.30, 0.12, 0.45, 0.21, 0.05, 0.38]  # training utterances, one per WAV file
+
+
+def write_noise(path: Path, seconds: float, seed: int, rate: int = 16000) -> int:
+    """A WAV of white noise; returns its number of samples."""
+    samples = np.random.default_rng(seed).standard_normal(round(seconds * rate)).astype(np.float32) * 0.1
+    soundfile.write(path, samples, rate)
+    return len(samples)
+
+
+def write_manifest(folder: Path, name: str, rows: list[tuple[str, str, float]]) -> Path:
+    """A TSV manifest with durations given, so the audio headers are not read before loading."""
+    lines = ["path\ttext\tduration"] + [f"{audio}\t{text}\t{seconds}" for audio, text, seconds in rows]
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path) -> dict:
+    """Train and val manifests over noise WAVs; returns the manifests and each file's sample count."""
+    num_samples = {f"t{i}.wav": write_noise(tmp_path / f"t{i}.wav", s, seed=i) for i, s in enumerate(SECONDS)}
+    num_samples["v0.wav"] = write_noise(tmp_path / "v0.wav", 0.25, seed=99)
+    rows = [(f"t{i}.wav", f"utterance {letter}", s) for i, (letter, s) in enumerate(zip("abcdef", SECONDS))]
+    train = write_manifest(tmp_path, "train.tsv", rows)
+    val = write_manifest(tmp_path, "val.tsv", [("v0.wav", "it's done", 0.25)])
+    return {"manifests": {"train": str(train), "val": str(val)}, "num_samples": num_samples}
+
+
+def datamodule(corpus: dict, **settings) -> AudioManifestDataModule:
+    module = AudioManifestDataModule(manifests=corpus["manifests"], n_mels=40, **settings)
+    module.setup("fit")
+    return module
+
+
+def test_batch_shapes_true_frame_counts_and_zero_padding(corpus):
+    module = datamodule(corpus, batch_size=4)
+    batches = list(module.train_dataloader())
+    assert sum(len(b["ids"]) for b in batches) == len(SECONDS)
+    for batch in batches:
+        frames = [module.preprocessor.num_frames(corpus["num_samples"][i]) for i in batch["ids"]]
+        assert batch["widths"].tolist() == frames
+        assert batch["images"].shape == (len(frames), 1, 40, max(frames))
+        for row, width in enumerate(frames):
+            assert batch["images"][row, :, :, width:].abs().sum() == 0
+        assert batch["target_lengths"].tolist() == [len("UTTERANCE A")] * len(frames)
+        assert batch["num_skipped"] == 0
+
+
+def test_fixed_alphabet_and_upper_cased_transcripts(corpus):
+    module = datamodule(corpus)
+    assert module.alphabet.symbols == list(ENGLISH_SPEECH_SYMBOLS)
+    assert [u.text for u in module.splits["val"]] == ["IT'S DONE"]
+
+
+def test_spec_augment_masks_inside_each_utterance_and_only_for_training(corpus):
+    augment = {"freq_masks": 1, "freq_width": 10, "time_masks": 2, "time_width": 1000}
+    module = datamodule(corpus, spec_augment=augment)
+    train, val = module.dataset("train"), module.dataset("val")
+    for index, utterance in enumerate(train.utterances):
+        clean = module.preprocessor.load(utterance.audio_path)  # (1, n_mels, frames)
+        masked = train[(index, 0)]["image"]
+        assert masked.shape == clean.shape  # a time width past the utterance is capped at its length
+        assert (masked == 0).any() and torch.equal(masked[masked != 0], clean[masked != 0])
+        assert torch.equal(train[(index, 0)]["image"], masked)  # reproducible from (seed, epoch, index)
+    assert any(not torch.equal(train[(i, 1)]["image"], train[(i, 0)]["image"]) for i in range(len(train)))
+    assert torch.equal(val[(0, 0)]["image"], module.preprocessor.load(val.utterances[0].audio_path))
+
+
+def test_spec_augment_time_masks_stay_inside_a_short_utterance():
+    features = torch.randn(1, 20, 7) + 5.0  # (1, n_mels, frames), no value is 0 before masking
+    for seed in range(50):
+        masked = SpecAugment(freq_masks=0, time_masks=3, time_width=40)(features, str(seed))
+        assert masked.shape == (1, 20, 7)
+        zero_frames = (masked == 0).all(dim=1).squeeze(0)  # (frames,)
+        assert torch.equal(masked[:, :, ~zero_frames], features[:, :, ~zero_frames])
+
+
+def test_corrupt_file_is_skipped_and_counted(corpus, tmp_path):
+    (tmp_path / "t2.wav").write_bytes(b"RIFF not really a wave file")
+    module = datamodule(corpus, batch_size=8)
+    (batch,) = list(module.train_dataloader())
+    assert batch["num_skipped"] == 1 and "t2.wav" not in batch["ids"] and len(batch["ids"]) == len(SECONDS) - 1
+    with pytest.raises(AudioReadError, match="t2.wav"):
+        list(datamodule(corpus, batch_size=8, on_bad_sample="fail").train_dataloader())
+
+
+def test_frames_budget_limits_the_batch_size(corpus):
+    module = datamodule(corpus, batch_size=8, max_frames=70)
+    batches = list(module.train_dataloader())
+    assert sum(len(b["ids"]) for b in batches) == len(SECONDS)
+    # frames 6, 13, 22 | 31 | 39 | 46: a fourth utterance would pad [6, 13, 22, 31] to 4 x 31 > 70
+    assert sorted(len(b["ids"]) for b in batches) == [1, 1, 1, 3]
+    for batch in batches:
+        assert len(batch["ids"]) == 1 or batch["images"].shape[0] * batch["images"].shape[-1] <= 70
+
+
+def test_real_librispeech_utterance():
+    root = shared_path("data", "librispeech", "LibriSpeech")
+    module = LibriSpeechDataModule(root=str(root), splits={"train": ["dev-clean"], "val": ["dev-clean"]})
+    module.setup("fit")
+    (batch,) = list(module.val_dataloader())
+    (utterance,) = module.splits["val"]
+    frames = module.preprocessor.num_frames(soundfile.info(str(utterance.audio_path)).frames)
+    assert batch["images"].shape == (1, 1, 80, frames) and batch["widths"].tolist() == [frames]
+    assert module.alphabet.decode(batch["targets"][0].tolist()) == utterance.text

@@ -13,15 +13,13 @@ import logging
 import random
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple
 
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
 from datamodules.image_augment import ImageAugmenter
-from datamodules.transcribed import TranscribedDataModule, check_positive, encode_target, warn_empty_transcripts
-from recog.alphabet import Alphabet
+from datamodules.transcribed import TranscribedDataModule, check_positive, warn_empty_transcripts
 from recog.ctc.loss import min_frames_needed
 from recog.images import ImagePreprocessor, ImageReadError, load_grayscale
 from recog.text import TextNormalizer
@@ -46,46 +44,18 @@ class LineSample:
     size: tuple[int, int] | None = None  # (width, height) of the original image, for batching by width
 
 
-class LineImageDataset(Dataset):
-    """Loads, augments and normalises one line image per item and encodes its transcript.
+@dataclass(frozen=True)
+class LineImageLoader:
+    """A line sample -> its image tensor (1, H, W): decode, distort (training), normalise."""
 
-    A sample whose image cannot be read is logged with its id and returned as None (policy "skip"; the
-    collate function drops it and counts it), or raises (policy "fail").
+    preprocessor: ImagePreprocessor
+    augmenter: ImageAugmenter | None = None
 
-    Items are requested as (index, epoch) by LengthBucketBatchSampler (a plain index means epoch 0), so a
-    sample's distortion is reproducible from (seed, epoch, index), also in worker processes.
-    """
-
-    def __init__(self, samples: Sequence[LineSample], alphabet: Alphabet | None, preprocessor: ImagePreprocessor,
-                 augmenter: ImageAugmenter | None = None, on_bad_sample: str = "skip", seed: int = 0):
-        self.samples = list(samples)
-        self.alphabet = alphabet
-        self.preprocessor = preprocessor
-        self.augmenter = augmenter
-        self.on_bad_sample = on_bad_sample
-        self.seed = seed
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, key: int | tuple[int, int]) -> dict | None:
-        index, epoch = key if isinstance(key, tuple) else (key, 0)
-        sample = self.samples[index]
-        try:
-            image = load_grayscale(sample.image_path)
-        except ImageReadError as error:
-            if self.on_bad_sample == "fail":
-                raise
-            log.warning("skipping sample %s: %s", sample.id, error)
-            return None
+    def __call__(self, sample: LineSample, draw: str) -> torch.Tensor:
+        image = load_grayscale(sample.image_path)
         if self.augmenter is not None:
-            image = self.augmenter(image, random.Random(f"{self.seed}/{epoch}/{index}"))
-        return {
-            "id": sample.id,
-            "image": self.preprocessor(image),
-            "text": sample.text,
-            "target": encode_target(self.alphabet, sample.text),
-        }
+            image = self.augmenter(image, random.Random(draw))
+        return self.preprocessor(image)
 
 
 class LineImageDataModule(TranscribedDataModule):
@@ -134,10 +104,8 @@ class LineImageDataModule(TranscribedDataModule):
         warn_empty_transcripts(split, prepared, self.items)
         return prepared
 
-    def dataset(self, split: str) -> LineImageDataset:
-        augmenter = self.augmenter if split == "train" else None
-        return LineImageDataset(self.samples(split), self.alphabet, self.preprocessor, augmenter,
-                                self.on_bad_sample, self.seed)
+    def input_loader(self, split: str) -> LineImageLoader:
+        return LineImageLoader(self.preprocessor, self.augmenter if split == "train" else None)
 
     def sample_lengths(self, samples: list[LineSample]) -> list[int]:
         return [self.preprocessor.scaled_width(*s.size) for s in samples]

@@ -12,15 +12,13 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import torch
 import torchaudio
-from torch.utils.data import Dataset
 
-from datamodules.transcribed import TranscribedDataModule, check_positive, encode_target, warn_empty_transcripts
+from datamodules.transcribed import TranscribedDataModule, check_positive, warn_empty_transcripts
 from datamodules.utterances import Utterance
-from recog.alphabet import ENGLISH_SPEECH_SYMBOLS, Alphabet
+from recog.alphabet import ENGLISH_SPEECH_SYMBOLS
 from recog.audio import AudioPreprocessor, AudioReadError
 
 log = logging.getLogger(__name__)
@@ -49,46 +47,18 @@ class SpecAugment:
         return features
 
 
-class UtteranceDataset(Dataset):
-    """Loads one utterance per item as log-mel features and encodes its transcript; items are the same dicts
-    as LineImageDataset's ("image" holds the features), so collate_lines pads both.
+@dataclass(frozen=True)
+class UtteranceLoader:
+    """An utterance -> its log-mel features (1, n_mels, frames), SpecAugment-masked on the training split."""
 
-    Unreadable audio is logged with the utterance id and returned as None (policy "skip"; the collate function
-    drops it and counts it), or raises AudioReadError (policy "fail"). Items are requested as (index, epoch)
-    by LengthBucketBatchSampler, so SpecAugment's masks are reproducible from (seed, epoch, index).
-    """
+    preprocessor: AudioPreprocessor
+    spec_augment: SpecAugment | None = None
 
-    def __init__(self, utterances: Sequence[Utterance], alphabet: Alphabet | None,
-                 preprocessor: AudioPreprocessor, spec_augment: SpecAugment | None = None,
-                 on_bad_sample: str = "skip", seed: int = 0):
-        self.utterances = list(utterances)
-        self.alphabet = alphabet
-        self.preprocessor = preprocessor
-        self.spec_augment = spec_augment
-        self.on_bad_sample = on_bad_sample
-        self.seed = seed
-
-    def __len__(self) -> int:
-        return len(self.utterances)
-
-    def __getitem__(self, key: int | tuple[int, int]) -> dict | None:
-        index, epoch = key if isinstance(key, tuple) else (key, 0)
-        utterance = self.utterances[index]
-        try:
-            features = self.preprocessor.load(utterance.audio_path)  # (1, n_mels, frames)
-        except AudioReadError as error:
-            if self.on_bad_sample == "fail":
-                raise
-            log.warning("skipping utterance %s: %s", utterance.id, error)
-            return None
+    def __call__(self, utterance: Utterance, draw: str) -> torch.Tensor:
+        features = self.preprocessor.load(utterance.audio_path)
         if self.spec_augment is not None:
-            features = self.spec_augment(features, f"{self.seed}/{epoch}/{index}")
-        return {
-            "id": utterance.id,
-            "image": features,
-            "text": utterance.text,
-            "target": encode_target(self.alphabet, utterance.text),
-        }
+            features = self.spec_augment(features, draw)
+        return features
 
 
 class SpeechDataModule(TranscribedDataModule):
@@ -147,7 +117,5 @@ class SpeechDataModule(TranscribedDataModule):
         rate = self.preprocessor.sample_rate
         return [self.preprocessor.num_frames(round(u.duration * rate)) for u in utterances]
 
-    def dataset(self, split: str) -> UtteranceDataset:
-        spec_augment = self.spec_augment if split == "train" else None
-        return UtteranceDataset(self.samples(split), self.alphabet, self.preprocessor, spec_augment,
-                                self.on_bad_sample, self.seed)
+    def input_loader(self, split: str) -> UtteranceLoader:
+        return UtteranceLoader(self.preprocessor, self.spec_augment if split == "train" else None)

@@ -9,7 +9,7 @@ builds length-bucketed loaders that pad with `collate_lines`.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.batching import LengthBucketBatchSampler, collate_lines
 from recog.alphabet import (UNKNOWN_CHAR_POLICIES, UNKNOWN_SYMBOL, Alphabet, find_unknown_characters,
                             format_unknown_report)
-from recog.errors import ConfigError, DataError
+from recog.errors import ConfigError, DataError, InputReadError
 from recog.text import TextNormalizer
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,14 @@ class TranscribedDataModule(pl.LightningDataModule):
         """Each sample's length along the padded axis (image width, feature frames), for batching."""
         raise NotImplementedError
 
-    def dataset(self, split: str) -> Dataset:
+    def input_loader(self, split: str) -> Callable[[object, str], torch.Tensor]:
+        """What turns one sample of the split into its input tensor: (sample, draw) -> (1, H, W), where
+        draw seeds the split's random augmentation (training only)."""
         raise NotImplementedError
+
+    def dataset(self, split: str) -> TranscribedDataset:
+        return TranscribedDataset(self.samples(split), self.alphabet, self.input_loader(split),
+                                  self.on_bad_sample, self.seed)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -162,6 +168,41 @@ def warn_empty_transcripts(split: str, samples: list, items: str) -> None:
     if empty:
         log.warning("%s: %d %s have an empty transcript (kept; CTC learns all-blank for them): %s", split,
                     len(empty), items, ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else ""))
+
+
+class TranscribedDataset(Dataset):
+    """One sample per item: its input tensor (image or features) and its encoded transcript.
+
+    Items are the dicts collate_lines pads, for every modality ("image" holds the input (1, H, W)). A sample
+    whose input file cannot be read is logged with its id and returned as None (policy "skip"; the collate
+    function drops it and counts it), or raises (policy "fail"). Items are requested as (index, epoch) by
+    LengthBucketBatchSampler (a plain index means epoch 0): the loader gets "seed/epoch/index" as the draw
+    of its random augmentation, so it is reproducible, also in worker processes.
+    """
+
+    def __init__(self, samples: Sequence, alphabet: Alphabet | None, load_input: Callable[[object, str], torch.Tensor],
+                 on_bad_sample: str = "skip", seed: int = 0):
+        self.samples = list(samples)
+        self.alphabet = alphabet
+        self.load_input = load_input
+        self.on_bad_sample = on_bad_sample
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict | None:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        sample = self.samples[index]
+        try:
+            inputs = self.load_input(sample, f"{self.seed}/{epoch}/{index}")
+        except InputReadError as error:
+            if self.on_bad_sample == "fail":
+                raise
+            log.warning("skipping %s: %s", sample.id, error)
+            return None
+        return {"id": sample.id, "image": inputs, "text": sample.text,
+                "target": encode_target(self.alphabet, sample.text)}
 
 
 def encode_target(alphabet: Alphabet | None, text: str) -> torch.Tensor:

@@ -21,14 +21,14 @@ import soundfile
 import torch
 import torchaudio
 
-from recog.errors import RecogError
+from recog.errors import InputReadError
 
 LOG_FLOOR = 1e-6  # added to mel power before the log: digital silence gives log(1e-6), not -inf
 STD_FLOOR = 1e-3  # a mel band (nearly) constant over the utterance normalises to about 0, not to inf
 UNKNOWN_WAV_SIZE = 0xFFFFFFFF  # data size written by streaming encoders that never seek back
 
 
-class AudioReadError(RecogError):
+class AudioReadError(InputReadError):
     """An audio file that cannot be used, with the file and the reason in the message."""
 
 

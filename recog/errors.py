@@ -28,6 +28,10 @@ class DataError(RecogError):
     pass
 
 
+class InputReadError(RecogError):
+    """An input file (image, audio) that cannot be read or decoded; the message names it and says why."""
+
+
 USER_ERRORS = (RecogError, MissingMandatoryValue)
 
 

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from recog.errors import RecogError
+from recog.errors import InputReadError
 
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # more than 8 bits per pixel
 
 
-class ImageReadError(RecogError):
+class ImageReadError(InputReadError):
     """An image file that cannot be used, with the file and the reason in the message."""
 
 

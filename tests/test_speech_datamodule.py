@@ -72,14 +72,14 @@ def test_spec_augment_masks_inside_each_utterance_and_only_for_training(corpus):
     augment = {"freq_masks": 1, "freq_width": 10, "time_masks": 2, "time_width": 1000}
     module = datamodule(corpus, spec_augment=augment)
     train, val = module.dataset("train"), module.dataset("val")
-    for index, utterance in enumerate(train.utterances):
+    for index, utterance in enumerate(train.samples):
         clean = module.preprocessor.load(utterance.audio_path)  # (1, n_mels, frames)
         masked = train[(index, 0)]["image"]
         assert masked.shape == clean.shape  # a time width past the utterance is capped at its length
         assert (masked == 0).any() and torch.equal(masked[masked != 0], clean[masked != 0])
         assert torch.equal(train[(index, 0)]["image"], masked)  # reproducible from (seed, epoch, index)
     assert any(not torch.equal(train[(i, 1)]["image"], train[(i, 0)]["image"]) for i in range(len(train)))
-    assert torch.equal(val[(0, 0)]["image"], module.preprocessor.load(val.utterances[0].audio_path))
+    assert torch.equal(val[(0, 0)]["image"], module.preprocessor.load(val.samples[0].audio_path))
 
 
 def test_spec_augment_time_masks_stay_inside_a_short_utterance():

@@ -2,15 +2,11 @@
 IAM layout and then read by the very same IAM reader as real data (so the default run exercises it)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from datamodules.cache import default_cache_dir
 from datamodules.iam import IAMDataModule
 from datamodules.synthetic_lines import GENERATOR_VERSION, generate_iam_layout
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("RECOG_CACHE", Path.home() / ".cache" / "recog"))
 
 
 class SyntheticLinesDataModule(IAMDataModule):

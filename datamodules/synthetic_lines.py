@@ -11,13 +11,9 @@ could be generated in any order or in parallel.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import random
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from datamodules.cache import build_once, is_complete
 from datamodules.synthetic_text import generate_text_line
 from recog.errors import ConfigError
 
@@ -74,34 +71,17 @@ class SyntheticLine:
 def generate_iam_layout(root: str | Path, num_lines: int = 5000, seed: int = 0,
                         val_fraction: float = 0.1, test_fraction: float = 0.1,
                         lines_per_form: int = 10, text_height: int = 40) -> Path:
-    """Write the dataset under root (if root/COMPLETE exists with the same parameters, return at once).
-
-    The dataset is built in a temporary sibling folder and moved into place
-    with `os.replace`, so `root` is either absent or complete. If another
-    process publishes the same dataset first, its copy is kept. A `root` that
-    holds anything else (files, or a dataset with other parameters) raises
-    `FileExistsError` rather than being overwritten.
-    """
-    root = Path(root)
+    """Write the dataset under root, or return at once if root already holds it with the same parameters
+    (published atomically: see datamodules/cache.py)."""
     parameters = {
         "generator_version": GENERATOR_VERSION, "num_lines": num_lines, "seed": seed,
         "val_fraction": val_fraction, "test_fraction": test_fraction,
         "lines_per_form": lines_per_form, "text_height": text_height,
     }
-    if _is_complete(root, parameters):
-        return root
+    if is_complete(Path(root), parameters):
+        return Path(root)
     _check_parameters(parameters)
-    _check_replaceable(root, parameters)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private to the user; the dataset is not
-    try:
-        _write_dataset(staging, parameters)
-        _publish(staging, root, parameters)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return root
+    return build_once(root, parameters, lambda folder: _write_dataset(folder, parameters))
 
 
 def synthesize_line(seed: int, index: int, text_height: int = 40) -> SyntheticLine:
@@ -303,35 +283,6 @@ def _check_parameters(parameters: dict) -> None:
                          "raise data.num_lines")
 
 
-def _is_complete(root: Path, parameters: dict) -> bool:
-    try:
-        return json.loads((root / "COMPLETE").read_text()) == parameters
-    except (OSError, ValueError):
-        return False
-
-
-def _check_replaceable(root: Path, parameters: dict) -> None:
-    """Refuse to replace anything but an empty folder (os.replace would too, later).
-
-    The dataset itself may have appeared since the caller looked: a racing
-    process published it. Then generation goes on and `_publish` keeps theirs.
-    """
-    if root.exists() and (not root.is_dir() or any(root.iterdir())) \
-            and not _is_complete(root, parameters):
-        found = "a synthetic dataset with other parameters" \
-            if (root / "COMPLETE").is_file() else "other files"
-        raise FileExistsError(f"{root} holds {found}; delete it or choose another folder")
-
-
-def _publish(staging: Path, root: Path, parameters: dict) -> None:
-    try:
-        os.replace(staging, root)
-    except OSError:
-        if not _is_complete(root, parameters):
-            raise
-        shutil.rmtree(staging)  # another process published the same dataset first
-
-
 def _write_dataset(folder: Path, parameters: dict) -> None:
     num_lines, per_form = parameters["num_lines"], parameters["lines_per_form"]
     rows = []
@@ -348,7 +299,6 @@ def _write_dataset(folder: Path, parameters: dict) -> None:
     (folder / "ascii" / "lines.txt").write_text(LINES_HEADER + "".join(rows), encoding="utf-8")
     form_ids = [_form_id(form) for form in range(math.ceil(num_lines / per_form))]
     _write_splits(folder / "splits", form_ids, parameters)
-    (folder / "COMPLETE").write_text(json.dumps(parameters, sort_keys=True, indent=2) + "\n")
 
 
 def _form_id(form_index: int) -> str:

@@ -42,8 +42,9 @@ def build_once(root: str | Path, parameters: dict, write: Callable[[Path], None]
 
 
 def is_complete(root: Path, parameters: dict) -> bool:
+    """Whether root holds a finished data set built with `parameters` (compared as JSON: tuples are lists)."""
     try:
-        return json.loads((root / COMPLETE).read_text()) == parameters
+        return json.loads((root / COMPLETE).read_text()) == json.loads(json.dumps(parameters))
     except (OSError, ValueError):
         return False
 

@@ -13,26 +13,15 @@ import logging
 import random
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, NamedTuple
 
 import torch
 from PIL import Image
 
 from datamodules.image_augment import ImageAugmenter
 from datamodules.transcribed import TranscribedDataModule, check_positive, warn_empty_transcripts
-from recog.ctc.loss import min_frames_needed
 from recog.images import ImagePreprocessor, ImageReadError, load_grayscale
-from recog.text import TextNormalizer
 
 log = logging.getLogger(__name__)
-
-
-class InfeasibleSample(NamedTuple):
-    """A line too narrow for CTC to emit its transcript (case B01)."""
-
-    id: str
-    num_frames: int  # output frames the model makes from the image
-    frames_needed: int  # |l| + adjacent repeated characters
 
 
 @dataclass(frozen=True)
@@ -82,12 +71,6 @@ class LineImageDataModule(TranscribedDataModule):
         self.preprocessor = ImagePreprocessor(height=height, min_width=min_width)
         self.augmenter = ImageAugmenter(**augment) if augment is not None else None
 
-    def setup_evaluation(self, preprocessor: ImagePreprocessor, normalizer: TextNormalizer) -> None:
-        """Read the splits for scoring a trained model: its preprocessing and normalisation, every line
-        kept with its reference untouched (no alphabet filter), no targets encoded."""
-        self.preprocessor, self.normalizer, self.alphabet = preprocessor, normalizer, None
-        self.splits = {name: self.prepare_samples(name, samples) for name, samples in self.read_splits().items()}
-
     def prepare_samples(self, split: str, samples: list[LineSample]) -> list[LineSample]:
         """Normalise the transcripts and read each image's size from its header (which also finds missing
         and unreadable files before training); bad images follow on_bad_sample."""
@@ -108,30 +91,8 @@ class LineImageDataModule(TranscribedDataModule):
         return LineImageLoader(self.preprocessor, self.augmenter if split == "train" else None)
 
     def sample_lengths(self, samples: list[LineSample]) -> list[int]:
-        return [self.preprocessor.scaled_width(*s.size) for s in samples]
-
-    def infeasible_samples(self, split: str,
-                           output_lengths: Callable[[torch.Tensor], torch.Tensor]) -> list[InfeasibleSample]:
-        """Samples whose line is too narrow for CTC to emit its transcript (case B01).
-
-        Uses the same width arithmetic as the model: original size -> normalised width -> output frames,
-        which must be at least |l| + number of adjacent repeated characters.
-        """
-        samples = self.splits[split]
-        if not samples:
-            return []
-        widths = torch.tensor([max(self.preprocessor.min_width, self.preprocessor.scaled_width(*s.size))
-                               for s in samples])
-        encoded = [self.alphabet.encode(s.text) for s in samples]
-        target_lengths = torch.tensor([len(e) for e in encoded])
-        targets = torch.zeros(len(samples), int(target_lengths.max()), dtype=torch.long)
-        for row, labels in enumerate(encoded):
-            targets[row, : len(labels)] = torch.tensor(labels, dtype=torch.long)
-        num_frames = output_lengths(widths)  # (N,)
-        frames_needed = min_frames_needed(targets, target_lengths)  # (N,)
-        return [InfeasibleSample(sample.id, frames, needed)
-                for sample, frames, needed in zip(samples, num_frames.tolist(), frames_needed.tolist())
-                if frames < needed]
+        """Width of each line's tensor: height-normalised, padded up to min_width."""
+        return [max(self.preprocessor.min_width, self.preprocessor.scaled_width(*s.size)) for s in samples]
 
 
 def read_image_size(path: Path) -> tuple[int, int] | None:

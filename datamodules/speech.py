@@ -77,6 +77,7 @@ class SpeechDataModule(TranscribedDataModule):
         n_mels: int = 80,
         win_ms: float = 25.0,
         hop_ms: float = 10.0,
+        min_frames: int = 16,
         batch_size: int = 32,
         eval_batch_size: int = 32,
         max_frames: int | None = None,
@@ -90,10 +91,11 @@ class SpeechDataModule(TranscribedDataModule):
     ):
         super().__init__(batch_size, eval_batch_size, num_workers, alphabet, unknown_chars,
                          {"uppercase": True} if normalizer is None else normalizer, on_bad_sample, seed)
-        check_positive(sample_rate=sample_rate, n_mels=n_mels)
+        check_positive(sample_rate=sample_rate, n_mels=n_mels, min_frames=min_frames)
         if max_frames is not None:
             check_positive(max_frames=max_frames)
-        self.preprocessor = AudioPreprocessor(sample_rate=sample_rate, n_mels=n_mels, win_ms=win_ms, hop_ms=hop_ms)
+        self.preprocessor = AudioPreprocessor(sample_rate=sample_rate, n_mels=n_mels, win_ms=win_ms, hop_ms=hop_ms,
+                                              min_frames=min_frames)
         self.spec_augment = SpecAugment(**spec_augment) if spec_augment is not None else None
         self.max_total_length = max_frames
 
@@ -115,7 +117,7 @@ class SpeechDataModule(TranscribedDataModule):
     def sample_lengths(self, utterances: list[Utterance]) -> list[int]:
         """Feature frames of each utterance, from its header duration at the model's rate."""
         rate = self.preprocessor.sample_rate
-        return [self.preprocessor.num_frames(round(u.duration * rate)) for u in utterances]
+        return [self.preprocessor.feature_length(round(u.duration * rate)) for u in utterances]
 
     def input_loader(self, split: str) -> UtteranceLoader:
         return UtteranceLoader(self.preprocessor, self.spec_augment if split == "train" else None)

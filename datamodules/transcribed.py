@@ -9,7 +9,7 @@ builds length-bucketed loaders that pad with `collate_lines`.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -18,11 +18,20 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.batching import LengthBucketBatchSampler, collate_lines
 from recog.alphabet import (UNKNOWN_CHAR_POLICIES, UNKNOWN_SYMBOL, Alphabet, find_unknown_characters,
                             format_unknown_report)
+from recog.ctc.loss import min_frames_needed
 from recog.errors import ConfigError, DataError, InputReadError
 from recog.text import TextNormalizer
 
 log = logging.getLogger(__name__)
 BAD_SAMPLE_POLICIES = ("skip", "fail")
+
+
+class InfeasibleSample(NamedTuple):
+    """A sample too short for CTC to emit its transcript (case B01)."""
+
+    id: str
+    num_frames: int  # output frames the model makes from the input
+    frames_needed: int  # |l| + adjacent repeated characters
 
 
 class TranscribedDataModule(pl.LightningDataModule):
@@ -92,6 +101,33 @@ class TranscribedDataModule(pl.LightningDataModule):
             log.info("%s: %d %s", name, len(samples), self.items)
         if stage == "fit":
             self.check_training_splits()
+
+    def setup_evaluation(self, preprocessor, normalizer: TextNormalizer) -> None:
+        """Read the splits for scoring a trained model: its preprocessing and normalisation, every sample
+        kept with its reference untouched (no alphabet filter), no targets encoded."""
+        if preprocessor.modality != self.preprocessor.modality:
+            raise ConfigError(f"the checkpoint is a model of {preprocessor.modality} input but this data module "
+                              f"reads {self.preprocessor.modality}: choose data= of the model's modality")
+        self.preprocessor, self.normalizer, self.alphabet = preprocessor, normalizer, None
+        self.splits = {name: self.prepare_samples(name, samples) for name, samples in self.read_splits().items()}
+
+    def infeasible_samples(self, split: str,
+                           output_lengths: Callable[[torch.Tensor], torch.Tensor]) -> list[InfeasibleSample]:
+        """Samples too short for CTC to emit their transcript (case B01): the model's output length for the
+        sample's input length (the same arithmetic as the model) is below |l| + adjacent repeats."""
+        samples = self.splits[split]
+        if not samples:
+            return []
+        encoded = [self.alphabet.encode(s.text) for s in samples]
+        target_lengths = torch.tensor([len(labels) for labels in encoded])
+        targets = torch.zeros(len(samples), int(target_lengths.max()), dtype=torch.long)
+        for row, labels in enumerate(encoded):
+            targets[row, : len(labels)] = torch.tensor(labels, dtype=torch.long)
+        num_frames = output_lengths(torch.tensor(self.sample_lengths(samples)))  # (N,)
+        frames_needed = min_frames_needed(targets, target_lengths)  # (N,)
+        return [InfeasibleSample(sample.id, frames, needed)
+                for sample, frames, needed in zip(samples, num_frames.tolist(), frames_needed.tolist())
+                if frames < needed]
 
     def check_training_splits(self) -> None:
         """Training needs samples in train and val: fail now, not after the first epoch."""

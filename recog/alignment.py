@@ -39,6 +39,9 @@ from recog.ctc.loss import min_frames_needed
 from recog.errors import RecogError
 
 
+MAX_LATTICE_CELLS = 20_000_000  # frames x (2|l| + 1): the lattice's float64 tables stay in a few hundred MB
+
+
 class AlignmentError(RecogError):
     pass
 
@@ -109,6 +112,10 @@ def align_frames(log_probs: torch.Tensor, labels: Sequence[int], blank: int = BL
     """Forced alignment of labels to log_probs (T, C), with the confidences of the module docstring."""
     if not labels:
         return FrameAlignment([], [], 1.0)
+    cells = log_probs.shape[0] * (2 * len(labels) + 1)
+    if cells > MAX_LATTICE_CELLS:
+        raise AlignmentError(f"too long to align in one piece ({log_probs.shape[0]} frames x {len(labels)} labels); "
+                             "cut the input into parts of a few minutes (or a few thousand pixels) to align it")
     lattice_args = _single_sample(log_probs, labels) + (blank,)
     alignment = forced_align(*lattice_args)
     if alignment.log_score[0] == float("-inf"):

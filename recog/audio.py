@@ -21,11 +21,14 @@ import soundfile
 import torch
 import torchaudio
 
+from recog.alignment import FrameGeometry
 from recog.errors import InputReadError
 
 LOG_FLOOR = 1e-6  # added to mel power before the log: digital silence gives log(1e-6), not -inf
 STD_FLOOR = 1e-3  # a mel band (nearly) constant over the utterance normalises to about 0, not to inf
 UNKNOWN_WAV_SIZE = 0xFFFFFFFF  # data size written by streaming encoders that never seek back
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf",
+                            ".w64", ".rf64"})
 
 
 class AudioReadError(InputReadError):
@@ -114,7 +117,9 @@ class AudioPreprocessor:
 
     Frames are centred (the waveform is padded with zeros by half a window on each side), so every waveform of
     at least one sample gives `num_frames(samples) = 1 + samples // hop` frames (for an even window). The
-    per-utterance mean/variance normalisation removes the recording's gain and channel colouring.
+    per-utterance mean/variance normalisation removes the recording's gain and channel colouring. Features
+    shorter than `min_frames` are padded with zeros (the normalised mean) so that even a click of a few
+    milliseconds gives the front end enough frames.
     """
 
     sample_rate: int = 16000
@@ -122,6 +127,19 @@ class AudioPreprocessor:
     win_ms: float = 25.0
     hop_ms: float = 10.0
     normalize: bool = True
+    min_frames: int = 16
+
+    modality = "audio"
+    file_suffixes = AUDIO_SUFFIXES
+    min_length_setting = "data.min_frames"
+
+    @property
+    def input_height(self) -> int:
+        return self.n_mels
+
+    @property
+    def min_length(self) -> int:
+        return self.min_frames
 
     @property
     def win_length(self) -> int:
@@ -143,7 +161,7 @@ class AudioPreprocessor:
             hop_length=self.hop_length, n_mels=self.n_mels, center=True, pad_mode="constant")
 
     def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
-        """waveform (samples,) -> features (1, n_mels, num_frames(samples))."""
+        """waveform (samples,) -> features (1, n_mels, feature_length(samples))."""
         if waveform.dim() != 1 or waveform.numel() == 0:
             raise ValueError(f"expected a non-empty mono waveform (samples,), got shape {tuple(waveform.shape)}")
         power = self.mel_spectrogram(waveform.float())  # (n_mels, frames)
@@ -152,6 +170,9 @@ class AudioPreprocessor:
             mean = features.mean(dim=1, keepdim=True)  # (n_mels, 1)
             std = features.std(dim=1, unbiased=False, keepdim=True)  # (n_mels, 1)
             features = (features - mean) / std.clamp(min=STD_FLOOR)
+        missing = self.min_frames - features.size(1)
+        if missing > 0:
+            features = torch.nn.functional.pad(features, (0, missing))
         return features.unsqueeze(0)
 
     def num_frames(self, num_samples):
@@ -160,11 +181,33 @@ class AudioPreprocessor:
         padded = num_samples + 2 * (self.win_length // 2)
         return 1 + (padded - self.win_length) // self.hop_length
 
+    def feature_length(self, num_samples: int) -> int:
+        """Frames of the tensor __call__ returns for `num_samples` samples (padded up to min_frames)."""
+        return max(self.min_frames, self.num_frames(num_samples))
+
+    def read(self, path: str | Path) -> torch.Tensor:
+        """The file as the model's source: its mono waveform (samples,) at this sample rate."""
+        return load_audio(path, self.sample_rate)
+
     def load(self, path: str | Path) -> torch.Tensor:
-        return self(load_audio(path, self.sample_rate))
+        return self(self.read(path))
+
+    def frame_geometry(self, waveform: torch.Tensor, width_stride: int) -> FrameGeometry:
+        """Output frames of a model subsampling time by width_stride, in seconds of the recording."""
+        return FrameGeometry.for_audio(self.seconds_per_frame, width_stride, len(waveform) / self.sample_rate)
+
+    def picture(self, waveform: torch.Tensor) -> tuple[np.ndarray, str]:
+        """What a plot shows of the source: its log-mel spectrogram (n_mels, frames), low bands at the bottom."""
+        features = self(waveform)[0, :, : self.num_frames(len(waveform))]  # (n_mels, frames), no padding
+        return features.flip(0).numpy(), "magma"
+
+    def input_format(self) -> dict:
+        """What a model trained on these features needs its inputs to be (fine-tuning must keep it)."""
+        return {"modality": self.modality, "sample_rate": self.sample_rate, "n_mels": self.n_mels,
+                "win_ms": self.win_ms, "hop_ms": self.hop_ms, "normalize": self.normalize}
 
     def to_dict(self) -> dict:
-        return {"modality": "audio", **asdict(self)}
+        return {"modality": self.modality, **asdict(self)}
 
     @classmethod
     def from_dict(cls, settings: dict) -> "AudioPreprocessor":

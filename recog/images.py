@@ -15,8 +15,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from recog.alignment import FrameGeometry
 from recog.errors import InputReadError
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".pgm", ".ppm", ".pbm"})
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # more than 8 bits per pixel
 
 
@@ -79,6 +81,23 @@ class ImagePreprocessor:
     min_width: int = 16
     autocontrast: bool = True
 
+    modality = "image"
+    file_suffixes = IMAGE_SUFFIXES
+    min_length_setting = "data.min_width"
+
+    @property
+    def input_height(self) -> int:
+        return self.height
+
+    @property
+    def min_length(self) -> int:
+        """The narrowest tensor this preprocessor makes, and the setting that controls it."""
+        return self.min_width
+
+    def read(self, path: str | Path) -> Image.Image:
+        """The file as the model's source: the original image, grayscale (its size places alignments)."""
+        return load_grayscale(path)
+
     def __call__(self, image: Image.Image) -> torch.Tensor:
         gray = to_grayscale(image)
         if self.autocontrast:
@@ -95,10 +114,22 @@ class ImagePreprocessor:
         return max(1, round(width * self.height / height))
 
     def load(self, path: str | Path) -> torch.Tensor:
-        return self(load_grayscale(path))
+        return self(self.read(path))
+
+    def frame_geometry(self, image: Image.Image, width_stride: int) -> FrameGeometry:
+        """Output frames of a model with this horizontal stride, in pixels of the original image."""
+        return FrameGeometry.for_image(width_stride, image.size, self.height)
+
+    def picture(self, image: Image.Image) -> tuple[np.ndarray, str]:
+        """What a plot shows of the source: the original image (rows, columns) and its colour map."""
+        return np.asarray(image), "gray"
+
+    def input_format(self) -> dict:
+        """What a model trained on this preprocessing needs its inputs to be (fine-tuning must keep it)."""
+        return {"modality": self.modality, "height": self.height}
 
     def to_dict(self) -> dict:
-        return {"modality": "image", **asdict(self)}
+        return {"modality": self.modality, **asdict(self)}
 
     @classmethod
     def from_dict(cls, settings: dict) -> "ImagePreprocessor":

@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from recog.alphabet import Alphabet
 from recog.ctc.loss import ctc_loss
 from recog.decoding import GreedyDecoder
+from recog.inputs import preprocessor_from_dict
 from recog.metrics import ErrorCounts, corpus_error_counts
 from recog.text import TextNormalizer
 
@@ -36,14 +37,16 @@ class CTCRecognitionModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.alphabet = Alphabet(alphabet)
+        self.preprocessor = preprocessor_from_dict(preprocessing)
         self.model = instantiate(model, num_classes=self.alphabet.num_classes,
-                                 input_height=preprocessing["height"], _convert_="all")
+                                 input_height=self.preprocessor.input_height, _convert_="all")
         self.decoder = GreedyDecoder()
         self.metric_normalizer = TextNormalizer.from_dict(metric_normalizer)
         self.val_counts = ErrorCounts()
 
     def forward(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """inputs (N, 1, H, W), input_lengths (N,) -> log_probs (T, N, C) float32, output_lengths (N,)."""
+        """inputs (N, 1, H, W) (images, or log-mel features with H mel bands and W frames), input_lengths (N,)
+        -> log_probs (T, N, C) float32, output_lengths (N,)."""
         return self.model(inputs, input_lengths)
 
     def decode(self, log_probs: torch.Tensor, output_lengths: torch.Tensor) -> list[str]:

@@ -7,7 +7,6 @@ from typing import Sequence
 
 import matplotlib
 import numpy as np
-from PIL import Image
 
 from recog.alignment import FrameGeometry, LineAlignment
 
@@ -53,41 +52,41 @@ def plot_training_curves(metrics_csv: Path, output_png: Path) -> None:
     plt.close(figure)
 
 
-def plot_alignment(image: Image.Image, alignment: LineAlignment, geometry: FrameGeometry, posteriors: np.ndarray,
-                   symbols: Sequence[str], output_png: Path) -> None:
-    """The original line image with word boxes (blue, labelled above with their confidence) and character
-    boxes (orange, labelled below), over the per-frame class posteriors (T, C) on the same x axis.
+def plot_alignment(picture: np.ndarray, cmap: str, alignment: LineAlignment, geometry: FrameGeometry,
+                   posteriors: np.ndarray, symbols: Sequence[str], output_png: Path) -> None:
+    """The input (a line image, or a spectrogram: picture (rows, columns), spanning geometry.extent units) with
+    word boxes (blue, labelled above with their confidence) and character boxes (orange, labelled below),
+    over the per-frame class posteriors (T, C) on the same x axis.
 
     symbols are the alphabet's (class k is symbols[k - 1], class 0 the blank); a space is shown as "␣".
     """
-    width, height = image.size
-    figure_width = min(30.0, max(6.0, width / 100 + 1))  # about one image pixel per PNG pixel at dpi 100
-    image_inches = min(4.0, max(0.6, (figure_width - 1) * height / width))
-    figure, (image_axes, posterior_axes) = plt.subplots(
-        2, 1, sharex=True, figsize=(figure_width, image_inches + 3.0),
-        gridspec_kw={"height_ratios": [image_inches, 2.0], "hspace": 0.4})
-    draw_aligned_image(image_axes, image, alignment)
+    rows, columns = picture.shape
+    figure_width = min(30.0, max(6.0, columns / 100 + 1))  # about one column per PNG pixel at dpi 100
+    picture_inches = min(4.0, max(0.6, (figure_width - 1) * rows / columns))
+    figure, (picture_axes, posterior_axes) = plt.subplots(
+        2, 1, sharex=True, figsize=(figure_width, picture_inches + 3.0),
+        gridspec_kw={"height_ratios": [picture_inches, 2.0], "hspace": 0.4})
+    draw_aligned_picture(picture_axes, picture, cmap, geometry.extent, alignment)
     class_names = ["blank", *("\u2423" if symbol == " " else symbol for symbol in symbols)]
     draw_posteriors(posterior_axes, posteriors, geometry, class_names)
-    posterior_axes.set_xlim(0, width)
+    posterior_axes.set_xlim(0, geometry.extent)
     figure.savefig(output_png, dpi=100, bbox_inches="tight")
     plt.close(figure)
 
 
-def draw_aligned_image(axes, image: Image.Image, alignment: LineAlignment) -> None:
-    """Image in its own pixel coordinates; spaces get no box."""
-    width, height = image.size
-    axes.imshow(np.asarray(image), cmap="gray", vmin=0, vmax=255, extent=(0, width, height, 0), aspect="auto")
+def draw_aligned_picture(axes, picture: np.ndarray, cmap: str, extent: float, alignment: LineAlignment) -> None:
+    """The picture stretched over [0, extent] on x and [0, 1] on y (top = 0); spaces get no box."""
+    axes.imshow(picture, cmap=cmap, extent=(0, extent, 1, 0), aspect="auto")
     label = {"ha": "center", "fontsize": 9, "clip_on": False, "parse_math": False}
     for character in alignment.characters:
         if character.text.isspace():
             continue
-        axes.add_patch(Rectangle((character.start, 0.1 * height), character.end - character.start, 0.8 * height,
+        axes.add_patch(Rectangle((character.start, 0.1), character.end - character.start, 0.8,
                                  fill=False, edgecolor=CHARACTER_COLOR, linewidth=1))
-        axes.text((character.start + character.end) / 2, height, character.text, va="top",
+        axes.text((character.start + character.end) / 2, 1, character.text, va="top",
                   color=CHARACTER_COLOR, **label)
     for word in alignment.words:
-        axes.add_patch(Rectangle((word.start, 0), word.end - word.start, height, fill=False,
+        axes.add_patch(Rectangle((word.start, 0), word.end - word.start, 1, fill=False,
                                  edgecolor=WORD_COLOR, linewidth=2))
         axes.text((word.start + word.end) / 2, 0, f"{word.text} {word.confidence:.2f}", va="bottom",
                   color=WORD_COLOR, **label)
@@ -115,5 +114,5 @@ def draw_posteriors(axes, posteriors: np.ndarray, geometry: FrameGeometry, class
             axes.text(centres[frame], posteriors[frame, k] + 0.02, class_names[k], color=color, ha="center",
                       va="bottom", fontsize=8, parse_math=False)
     axes.set(ylim=(0, 1.15), ylabel="P(class | frame)",
-             xlabel=f"x in the original image ({geometry.unit}); one frame = {geometry.frame_size:g} {geometry.unit}")
+             xlabel=f"position in the input ({geometry.unit}); one frame = {geometry.frame_size:g} {geometry.unit}")
     axes.legend(loc="upper right", fontsize=8)

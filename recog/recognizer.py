@@ -8,9 +8,9 @@ import torch
 
 from recog.alignment import FrameGeometry, LineAlignment, align_line
 from recog.errors import RecogError
-from recog.images import ImagePreprocessor
 from recog.lightning_module import CTCRecognitionModule
 from recog.text import TextNormalizer
+from recog.windows import plan_windows
 
 
 class CheckpointError(RecogError):
@@ -60,24 +60,36 @@ class Recognition(NamedTuple):
 
 
 class Recognizer:
-    """Batches of preprocessed inputs -> text, with the checkpoint's own preprocessing and alphabet."""
+    """Inputs -> text, with the checkpoint's own preprocessing, alphabet and decoder.
 
-    def __init__(self, module: CTCRecognitionModule):
+    Inputs longer than `window` columns (image pixels or feature frames: 3000 frames = 30 s of audio) are read
+    in overlapping windows with `context` columns on each side (recog/windows.py), so memory stays bounded
+    whatever the length; at most `batch_size` inputs or windows go through the model at once.
+    """
+
+    def __init__(self, module: CTCRecognitionModule, batch_size: int = 16, window: int = 3000, context: int = 200):
         self.module = module
-        self.preprocessor = ImagePreprocessor.from_dict(module.hparams.preprocessing)
+        self.preprocessor = module.preprocessor
         self.normalizer = TextNormalizer.from_dict(module.hparams.normalizer)
+        self.batch_size = batch_size
+        self.window = window
+        self.context = context
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Recognizer":
-        return cls(load_module(path, device))
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", **settings) -> "Recognizer":
+        return cls(load_module(path, device), **settings)
 
     @property
     def device(self) -> torch.device:
         return self.module.device
 
+    @property
+    def stride(self) -> int:
+        return self.module.model.frontend.width_stride
+
     @torch.inference_mode()
     def run(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> Recognition:
-        """inputs (N, 1, H, W) zero-padded, input_lengths (N,) -> texts with their log-probs."""
+        """inputs (N, 1, H, W) zero-padded, input_lengths (N,) -> texts with their log-probs, in one pass."""
         log_probs, output_lengths = self.module(inputs.to(self.device), input_lengths.to(self.device))
         return Recognition(self.module.decode(log_probs, output_lengths), log_probs, output_lengths)
 
@@ -85,20 +97,44 @@ class Recognizer:
         """inputs (N, 1, H, W) zero-padded, input_lengths (N,) -> one text per sample."""
         return self.run(inputs, input_lengths).texts
 
+    @torch.inference_mode()
     def run_tensors(self, tensors: list[torch.Tensor]) -> Recognition:
-        """Preprocessed inputs (1, H, W_i) of any widths -> their recognition, in the same order."""
-        lengths = torch.tensor([t.size(-1) for t in tensors])
-        batch = torch.zeros(len(tensors), 1, tensors[0].size(-2), int(lengths.max()))
-        for row, tensor in enumerate(tensors):
-            batch[row, :, :, : tensor.size(-1)] = tensor
-        return self.run(batch, lengths)
+        """Preprocessed inputs (1, H, W_i) of any lengths -> their recognition, in the same order."""
+        pieces = [(row, window) for row, tensor in enumerate(tensors)
+                  for window in plan_windows(tensor.size(-1), self.window, self.context, self.stride)]
+        frames: list[list[torch.Tensor]] = [[] for _ in tensors]  # per input, its kept (T_w, C) pieces
+        for first in range(0, len(pieces), self.batch_size):
+            chunk = pieces[first : first + self.batch_size]
+            inputs, lengths = pad_batch([tensors[row][..., w.start : w.end] for row, w in chunk])
+            log_probs, output_lengths = self.module(inputs.to(self.device), lengths.to(self.device))
+            for column, (row, window) in enumerate(chunk):
+                local = log_probs[: int(output_lengths[column]), column]  # (T_w, C)
+                offset = window.first_frame(self.stride)
+                end = None if window.keep_end is None else window.keep_end - offset
+                frames[row].append(local[window.keep_start - offset : end])
+        log_probs, output_lengths = pad_frames([torch.cat(pieces) for pieces in frames])
+        return Recognition(self.module.decode(log_probs, output_lengths), log_probs, output_lengths)
 
-    def frame_geometry(self, original_size: tuple[int, int]) -> FrameGeometry:
-        """How this model's output frames map onto an original image of (width, height) pixels."""
-        return FrameGeometry.for_image(self.module.model.frontend.width_stride, original_size,
-                                       self.preprocessor.height)
+    def frame_geometry(self, source) -> FrameGeometry:
+        """How this model's output frames map onto a source (original image, or waveform)."""
+        return self.preprocessor.frame_geometry(source, self.stride)
 
-    def align(self, recognition: Recognition, index: int, original_size: tuple[int, int]) -> LineAlignment:
-        """Characters and words of sample `index`'s text, in pixels of its original image."""
+    def align(self, recognition: Recognition, index: int, source) -> LineAlignment:
+        """Characters and words of sample `index`'s text, in the units of its source (pixels or seconds)."""
         return align_line(recognition.sample_log_probs(index).cpu(), recognition.texts[index],
-                          self.module.alphabet, self.frame_geometry(original_size))
+                          self.module.alphabet, self.frame_geometry(source))
+
+
+def pad_batch(tensors: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs (1, H, W_i) -> zero-padded batch (N, 1, H, W_max) and lengths (N,)."""
+    lengths = torch.tensor([t.size(-1) for t in tensors])
+    batch = torch.zeros(len(tensors), 1, tensors[0].size(-2), int(lengths.max()))
+    for row, tensor in enumerate(tensors):
+        batch[row, :, :, : tensor.size(-1)] = tensor
+    return batch, lengths
+
+
+def pad_frames(sequences: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs (T_i, C) -> (T_max, N, C) padded with zeros, and lengths (N,)."""
+    lengths = torch.tensor([len(s) for s in sequences])
+    return torch.nn.utils.rnn.pad_sequence(sequences), lengths

@@ -53,26 +53,41 @@ def prepare_data(cfg: DictConfig, pretrained: CTCRecognitionModule | None, stage
     """
     datamodule = instantiate(cfg.data, _convert_="all", **data_overrides)
     if pretrained is not None:
-        height = pretrained.hparams.preprocessing["height"]
-        if datamodule.preprocessor.height != height:
-            raise ConfigError(f"data.height={datamodule.preprocessor.height} but the pretrained model was trained "
-                             f"on height {height}: set data.height={height}")
+        check_same_input_format(datamodule.preprocessor, pretrained.preprocessor)
         datamodule.base_alphabet = pretrained.alphabet
     datamodule.prepare_data()
     datamodule.setup(stage)
     return datamodule
 
 
+def check_same_input_format(data_preprocessor, model_preprocessor) -> None:
+    """Fine-tuning keeps the inputs the pretrained model was trained on (modality, height or features)."""
+    data_format, model_format = data_preprocessor.input_format(), model_preprocessor.input_format()
+    if data_format != model_format:
+        differences = ", ".join(f"data.{key}={data_format.get(key)} (the model: {model_format.get(key)})"
+                                for key in sorted(set(data_format) | set(model_format))
+                                if data_format.get(key) != model_format.get(key))
+        raise ConfigError(f"the data do not match the pretrained model's inputs: {differences}; set them to the "
+                          "model's values")
+
+
+def check_min_length(preprocessor, model) -> None:
+    if preprocessor.min_length < model.min_input_length:
+        raise ConfigError(f"{preprocessor.min_length_setting}={preprocessor.min_length} is below the model's "
+                          f"minimum input length {model.min_input_length}: raise {preprocessor.min_length_setting}")
+
+
 def report_infeasible(datamodule, module: CTCRecognitionModule, run_dir: Path) -> None:
-    """List lines too narrow for their transcript before training (case B01); CTC skips them."""
+    """List samples too short for their transcript before training (case B01); CTC skips them."""
     lines = []
     for split in ("train", "val"):
         for sample in datamodule.infeasible_samples(split, module.model.output_lengths):
             lines.append(f"{split}\t{sample.id}")
     if lines:
         (run_dir / "infeasible.tsv").write_text("\n".join(lines) + "\n")
-        log.warning("%d lines are too narrow for CTC to emit their transcript; they are excluded from the loss "
-                    "and listed in %s (first: %s)", len(lines), run_dir / "infeasible.tsv", lines[:5])
+        log.warning("%d %s are too short for CTC to emit their transcript; they are excluded from the loss "
+                    "and listed in %s (first: %s)", len(lines), datamodule.items, run_dir / "infeasible.tsv",
+                    lines[:5])
 
 
 def summarise(trainer: pl.Trainer, run_dir: Path, started: float) -> dict:
@@ -104,9 +119,7 @@ def main(cfg: DictConfig) -> float | None:
     datamodule = prepare_data(cfg, pretrained)
     datamodule.alphabet.to_file(run_dir / "alphabet.txt")
     module = build_module(cfg, datamodule, pretrained)
-    if datamodule.preprocessor.min_width < module.model.min_input_length:
-        raise ConfigError(f"data.min_width={datamodule.preprocessor.min_width} is below the model's minimum input "
-                          f"width {module.model.min_input_length}: raise data.min_width")
+    check_min_length(datamodule.preprocessor, module.model)
     report_infeasible(datamodule, module, run_dir)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]

@@ -1,9 +1,12 @@
-"""recog-transcribe CHECKPOINT PATH... : print `path<TAB>text` for every image (files or folders).
+"""recog-transcribe CHECKPOINT PATH... : print `path<TAB>text` for every input file (files or folders).
 
-`--align` adds where each word and character is, in pixels of the original image, with confidences
-(JSON, see recog/alignment.py); `--plot DIR` draws that alignment over each image, one PNG per input.
-Unreadable files get one error line each on stderr and the rest are still transcribed; the exit code is
-1 if any file failed, 2 for a bad checkpoint, no input files or an unusable --plot folder, 0 otherwise.
+The checkpoint knows its modality: a handwriting model reads images, a speech model audio files (any rate,
+channel count or format soundfile decodes; long recordings are read in overlapping windows).
+`--align` adds where each word and character is, in pixels of the original image or in seconds of the
+recording, with confidences (JSON, see recog/alignment.py); `--plot DIR` draws that alignment over each
+image or spectrogram, one PNG per input. Unreadable files get one error line each on stderr and the rest are
+still transcribed; the exit code is 1 if any file failed, 2 for a bad checkpoint, no input files or an
+unusable --plot folder, 0 otherwise.
 """
 from __future__ import annotations
 
@@ -11,20 +14,16 @@ import argparse
 import hashlib
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 import torch
-from PIL import Image
 
-from recog.alignment import LineAlignment
-from recog.errors import RecogError
-from recog.images import ImageReadError, load_grayscale
+from recog.alignment import AlignmentError, LineAlignment
+from recog.errors import InputReadError, RecogError
 from recog.plots import plot_alignment
 from recog.recognizer import Recognizer
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".pgm", ".ppm", ".pbm"}
 
 
 def positive_int(text: str) -> int:
@@ -36,27 +35,30 @@ def positive_int(text: str) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="recog-transcribe", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a .ckpt written by recog-train")
-    parser.add_argument("paths", nargs="+", help="image files, or folders searched recursively for images")
+    parser.add_argument("paths", nargs="+", help="image or audio files (as the model reads), or folders searched "
+                                                 "recursively for them")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per line: {path, text} or {path, error}")
     parser.add_argument("--align", action="store_true",
-                        help="add unit, confidence, words and characters (start, end, confidence) to the JSON; "
-                             "implies --json")
+                        help="add unit (pixels or seconds), confidence, words and characters (start, end, "
+                             "confidence) to the JSON; implies --json")
     parser.add_argument("--plot", type=Path, metavar="DIR",
-                        help="save one PNG per input in DIR: the image with character and word boxes, and the "
+                        help="save one PNG per input in DIR: the image or spectrogram with character and word "
+                             "boxes, and the "
                              "per-frame class posteriors (JSON records get its path as \"plot\")")
-    parser.add_argument("--batch-size", type=positive_int, default=16)
+    parser.add_argument("--batch-size", type=positive_int, default=16,
+                        help="files (or windows of long files) read by the model at once")
     parser.add_argument("--device", default="auto", help="auto (GPU if available), cpu, cuda, cuda:1, ...")
     return parser.parse_args(argv)
 
 
-def expand_paths(paths: list[str]) -> Iterator[Path]:
-    """Files as given; folders become their image files, sorted, recursively."""
+def expand_paths(paths: list[str], suffixes: frozenset[str]) -> Iterator[Path]:
+    """Files as given; folders become their files with one of the suffixes, sorted, recursively."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             # not is_dir() rather than is_file(): a broken link must reach the reader and get its error line
-            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and not p.is_dir())
         else:
             yield path
 
@@ -68,33 +70,42 @@ class Transcript:
     path: Path
     error: str | None = None
     text: str | None = None
-    image: Image.Image | None = None  # the original image, grayscale
+    source: object = None  # the decoded file: grayscale image or waveform (samples,)
     log_probs: torch.Tensor | None = None  # (T, C) the model's output frames
     alignment: LineAlignment | None = None  # only when asked for
+    alignment_error: str | None = None  # why the text could not be aligned (it is still transcribed)
 
 
 def transcribe_files(recognizer: Recognizer, files: list[Path], batch_size: int,
                      align: bool = False) -> Iterator[Transcript]:
     """One Transcript per file, in input order; a failed file never stops the others."""
+    preprocessor = recognizer.preprocessor
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
-        images, errors = {}, {}
+        sources, errors = {}, {}
         for path in chunk:
             try:
-                images[path] = load_grayscale(path)
-            except ImageReadError as error:
+                sources[path] = preprocessor.read(path)
+            except InputReadError as error:
                 errors[path] = str(error)
-        if images:
-            recognition = recognizer.run_tensors([recognizer.preprocessor(image) for image in images.values()])
-        row = {path: index for index, path in enumerate(images)}
+        if sources:
+            recognition = recognizer.run_tensors([preprocessor(source) for source in sources.values()])
+        row = {path: index for index, path in enumerate(sources)}
         for path in chunk:
             if path in errors:
                 yield Transcript(path, error=errors[path])
                 continue
-            image, index = images[path], row[path]
-            alignment = recognizer.align(recognition, index, image.size) if align else None
-            yield Transcript(path, text=recognition.texts[index], image=image,
-                             log_probs=recognition.sample_log_probs(index).cpu(), alignment=alignment)
+            source, index = sources[path], row[path]
+            transcript = Transcript(path, text=recognition.texts[index], source=source,
+                                    log_probs=recognition.sample_log_probs(index).cpu())
+            yield aligned(recognizer, recognition, index, transcript) if align else transcript
+
+
+def aligned(recognizer: Recognizer, recognition, index: int, transcript: Transcript) -> Transcript:
+    try:
+        return replace(transcript, alignment=recognizer.align(recognition, index, transcript.source))
+    except AlignmentError as error:
+        return replace(transcript, alignment_error=str(error))
 
 
 def plot_path(plot_dir: Path, image_path: Path) -> Path:
@@ -105,7 +116,8 @@ def plot_path(plot_dir: Path, image_path: Path) -> Path:
 
 def save_plot(recognizer: Recognizer, transcript: Transcript, plot_dir: Path) -> Path:
     output_png = plot_path(plot_dir, transcript.path)
-    plot_alignment(transcript.image, transcript.alignment, recognizer.frame_geometry(transcript.image.size),
+    picture, cmap = recognizer.preprocessor.picture(transcript.source)
+    plot_alignment(picture, cmap, transcript.alignment, recognizer.frame_geometry(transcript.source),
                    transcript.log_probs.exp().numpy(), recognizer.module.alphabet.symbols, output_png)
     return output_png
 
@@ -122,6 +134,8 @@ def success_record(transcript: Transcript, plot: Path | None) -> dict:
     record = {"path": str(transcript.path), "text": transcript.text}
     if transcript.alignment is not None:
         record.update(transcript.alignment.to_dict())
+    if transcript.alignment_error is not None:
+        record["alignment_error"] = transcript.alignment_error
     if plot is not None:
         record["plot"] = str(plot)
     return record
@@ -131,15 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     as_json = args.json or args.align
     try:
-        recognizer = Recognizer.from_checkpoint(args.checkpoint, args.device)
+        recognizer = Recognizer.from_checkpoint(args.checkpoint, args.device, batch_size=args.batch_size)
         if args.plot is not None:
             make_plot_dir(args.plot)
     except RecogError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    files = list(expand_paths(args.paths))
+    files = list(expand_paths(args.paths, recognizer.preprocessor.file_suffixes))
     if not files:
-        print("error: no image files found in the given paths", file=sys.stderr)
+        print(f"error: no {recognizer.preprocessor.modality} files found in the given paths (this model reads "
+              f"{', '.join(sorted(recognizer.preprocessor.file_suffixes))})", file=sys.stderr)
         return 2
     failed = 0
     align = args.align or args.plot is not None
@@ -150,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
             if as_json:
                 print(json.dumps({"path": str(transcript.path), "error": transcript.error}, ensure_ascii=False))
             continue
-        plot = save_plot(recognizer, transcript, args.plot) if args.plot is not None else None
+        if transcript.alignment_error is not None:
+            print(f"warning: {transcript.path}: not aligned: {transcript.alignment_error}", file=sys.stderr)
+        plot = (save_plot(recognizer, transcript, args.plot)
+                if args.plot is not None and transcript.alignment is not None else None)
         if as_json:
             print(json.dumps(success_record(transcript, plot), ensure_ascii=False))
         else:

@@ -158,12 +158,20 @@ def test_features_ignore_gain():
 
 
 def test_silence_gives_zeros_not_nan():
-    features = AudioPreprocessor()(torch.zeros(1000))
+    features = AudioPreprocessor(min_frames=1)(torch.zeros(1000))
     assert features.shape == (1, 80, 7) and features.abs().max() <= 1e-3  # float32 rounding of the mean
 
 
+def test_short_features_are_padded_with_zeros_up_to_min_frames():
+    click = torch.from_numpy(tone(0.01, 16000))  # 160 samples: 2 frames
+    features = AudioPreprocessor(min_frames=16)(click)
+    assert features.shape == (1, 80, 16) and AudioPreprocessor(min_frames=16).feature_length(160) == 16
+    assert torch.equal(features[..., :2], AudioPreprocessor(min_frames=1)(click))
+    assert not features[..., 2:].any()
+
+
 def test_unnormalised_features_are_log_mel_power():
-    features = AudioPreprocessor(normalize=False)(torch.zeros(1000))
+    features = AudioPreprocessor(normalize=False, min_frames=1)(torch.zeros(1000))
     assert torch.allclose(features, torch.full((1, 80, 7), math.log(1e-6)))
 
 
@@ -171,7 +179,7 @@ def test_unnormalised_features_are_log_mel_power():
                                       {"sample_rate": 22050, "win_ms": 25.0, "hop_ms": 12.5},  # odd window: 551
                                       {"win_ms": 20.0, "hop_ms": 15.0, "n_mels": 40}])
 def test_b05_num_frames_equals_real_output_size_for_every_length(settings):
-    preprocessor = AudioPreprocessor(**settings)
+    preprocessor = AudioPreprocessor(**settings, min_frames=1)
     # every length up to a window plus two hops (all remainders modulo the hop, both sides of the window), and long ones
     lengths = list(range(1, preprocessor.win_length + 2 * preprocessor.hop_length)) + [12345, 16000, 16001, 99999]
     real_sizes = [preprocessor(torch.ones(length)).size(-1) for length in lengths]
@@ -203,7 +211,7 @@ def test_settings_round_trip_and_pickle():
     preprocessor = AudioPreprocessor(sample_rate=8000, n_mels=40, normalize=False)
     settings = preprocessor.to_dict()
     assert settings == {"modality": "audio", "sample_rate": 8000, "n_mels": 40, "win_ms": 25.0, "hop_ms": 10.0,
-                        "normalize": False}
+                        "normalize": False, "min_frames": 16}
     assert AudioPreprocessor.from_dict(settings) == preprocessor
     preprocessor(torch.ones(100))  # builds the cached mel filter bank
     copy = pickle.loads(pickle.dumps(preprocessor))  # data loader workers receive it pickled

@@ -53,7 +53,7 @@ def test_batch_shapes_true_frame_counts_and_zero_padding(corpus):
     batches = list(module.train_dataloader())
     assert sum(len(b["ids"]) for b in batches) == len(SECONDS)
     for batch in batches:
-        frames = [module.preprocessor.num_frames(corpus["num_samples"][i]) for i in batch["ids"]]
+        frames = [module.preprocessor.feature_length(corpus["num_samples"][i]) for i in batch["ids"]]
         assert batch["widths"].tolist() == frames
         assert batch["images"].shape == (len(frames), 1, 40, max(frames))
         for row, width in enumerate(frames):

@@ -96,6 +96,14 @@ class LibriSpeechDataModule(SpeechDataModule):
         self.split_subsets = {name: list(subsets) for name, subsets in splits.items() if subsets}
         self.max_duration = max_duration
 
+    def setup_evaluation(self, preprocessor, normalizer, split: str) -> None:
+        """Scoring reads only the scored split's subsets, and every utterance of them: the duration filter is
+        for training only."""
+        self.max_duration = None
+        if split in self.split_subsets:
+            self.split_subsets = {split: self.split_subsets[split]}
+        super().setup_evaluation(preprocessor, normalizer, split)
+
     def read_splits(self) -> dict[str, list[Utterance]]:
         return {name: read_librispeech(self.root, subsets, self.max_duration)
                 for name, subsets in self.split_subsets.items()}

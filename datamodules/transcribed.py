@@ -102,14 +102,15 @@ class TranscribedDataModule(pl.LightningDataModule):
         if stage == "fit":
             self.check_training_splits()
 
-    def setup_evaluation(self, preprocessor, normalizer: TextNormalizer) -> None:
-        """Read the splits for scoring a trained model: its preprocessing and normalisation, every sample
-        kept with its reference untouched (no alphabet filter), no targets encoded."""
+    def setup_evaluation(self, preprocessor, normalizer: TextNormalizer, split: str) -> None:
+        """Read the splits for scoring a trained model on `split`: its preprocessing and normalisation, every
+        sample kept with its reference untouched (no alphabet filter), no targets encoded."""
         if preprocessor.modality != self.preprocessor.modality:
             raise ConfigError(f"the checkpoint is a model of {preprocessor.modality} input but this data module "
                               f"reads {self.preprocessor.modality}: choose data= of the model's modality")
         self.preprocessor, self.normalizer, self.alphabet = preprocessor, normalizer, None
         self.splits = {name: self.prepare_samples(name, samples) for name, samples in self.read_splits().items()}
+        self.samples(split)  # a clear error now if the data module has no such split
 
     def infeasible_samples(self, split: str,
                            output_lengths: Callable[[torch.Tensor], torch.Tensor]) -> list[InfeasibleSample]:

@@ -3,8 +3,12 @@
     recog-eval ckpt_path=outputs/2026-12-03/18-00-00/checkpoints/best.ckpt            # built-in test split
     recog-eval ckpt_path=... data=iam data.root=/data/IAM data.splits.test=te.lst split=test
 
+    recog-eval ckpt_path=... data=librispeech data.root=/data/LibriSpeech data.splits.test=[test-clean,test-other]
+
 Writes per_line.tsv (id, reference, hypothesis, error counts) and metrics.json into the run folder and
-prints a summary table. References are only normalised (metric_normalizer, applied to both sides).
+prints a summary table. References are only normalised (metric_normalizer, applied to both sides). A split
+made of several corpus parts (LibriSpeech's test-clean and test-other) is scored per part, never merged:
+one table and one metrics.json entry per subset, and a subset column in per_line.tsv.
 """
 from __future__ import annotations
 
@@ -41,19 +45,26 @@ def transcribe_split(recognizer: Recognizer, loader) -> tuple[list[tuple[str, st
     return rows, skipped
 
 
-def write_per_line_tsv(path: Path, rows: list[tuple[str, str, str]]) -> None:
+def write_per_line_tsv(path: Path, rows: list[tuple[str, str, str]], subsets: dict[str, str] | None) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-        writer.writerow(["id", "reference", "hypothesis", "char_errors", "chars", "word_errors", "words"])
+        subset_column = ["subset"] if subsets else []
+        writer.writerow(["id", "reference", "hypothesis", "char_errors", "chars", "word_errors", "words",
+                         *subset_column])
         for line_id, reference, hypothesis in rows:
             counts = line_error_counts(reference, hypothesis)
             writer.writerow([line_id, reference, hypothesis, counts.char_errors, counts.chars,
-                             counts.word_errors, counts.words])
+                             counts.word_errors, counts.words, *([subsets[line_id]] if subsets else [])])
+
+
+def subsets_of(samples: list) -> dict[str, str] | None:
+    """Sample id -> the corpus part it came from, when the split is made of more than one; else None."""
+    subsets = {sample.id: getattr(sample, "subset", None) for sample in samples}
+    return subsets if len(set(subsets.values()) - {None}) > 1 else None
 
 
 def format_summary(name: str, results: dict) -> str:
-    lines = [f"{name}: {results['lines']} lines ({results['unreadable']} unreadable), "
-             f"normalisation: {results['normalisation']}",
+    lines = [f"{name}: {results['lines']} lines, normalisation: {results['normalisation']}",
              f"{'':6}{'rate':>9}{'errors':>9}{'ref':>9}{'sub':>8}{'del':>8}{'ins':>8}"]
     for unit, key in (("CER", "chars"), ("WER", "words")):
         b = results["breakdown"][key]
@@ -76,6 +87,25 @@ def score(rows: list[tuple[str, str, str]], normalizer: TextNormalizer) -> tuple
     return normalised, results
 
 
+def score_groups(rows: list[tuple[str, str, str]], subsets: dict[str, str] | None, split: str,
+                 normalizer: TextNormalizer) -> tuple[list, dict]:
+    """Normalised rows, and results per subset (or for the whole split), each printed as a table."""
+    groups = {split: rows} if subsets is None else group_by_subset(rows, subsets)
+    metrics, normalised = {}, []
+    for name, group_rows in groups.items():
+        group_normalised, metrics[name] = score(group_rows, normalizer)
+        normalised += group_normalised
+        print(format_summary(f"split {split}" if subsets is None else f"{split} subset {name}", metrics[name]))
+    return normalised, metrics
+
+
+def group_by_subset(rows: list[tuple[str, str, str]], subsets: dict[str, str]) -> dict[str, list]:
+    groups: dict[str, list] = {}
+    for row in rows:
+        groups.setdefault(subsets[row[0]], []).append(row)
+    return groups
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float:
@@ -83,22 +113,24 @@ def main(cfg: DictConfig) -> float:
     recognizer = Recognizer.from_checkpoint(to_absolute_path(cfg.ckpt_path), cfg.device)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.prepare_data()
-    datamodule.setup_evaluation(recognizer.preprocessor, recognizer.normalizer)
+    datamodule.setup_evaluation(recognizer.preprocessor, recognizer.normalizer, cfg.split)
     with torch.inference_mode():
         rows, unreadable = transcribe_split(recognizer, datamodule.dataloader(cfg.split))
     if not rows:
         raise DataError(f"split {cfg.split!r} has no readable lines to score ({unreadable} unreadable)")
-    normalised, results = score(rows, TextNormalizer.from_dict(to_plain(cfg.metric_normalizer)))
-    results.update(split=cfg.split, checkpoint=str(to_absolute_path(cfg.ckpt_path)), unreadable=unreadable)
-    write_per_line_tsv(run_dir / "per_line.tsv", normalised)
-    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(format_summary(f"split {cfg.split}", results))
+    subsets = subsets_of(datamodule.samples(cfg.split))
+    normalizer = TextNormalizer.from_dict(to_plain(cfg.metric_normalizer))
+    normalised, metrics = score_groups(rows, subsets, cfg.split, normalizer)
+    summary = {"split": cfg.split, "checkpoint": str(to_absolute_path(cfg.ckpt_path)), "unreadable": unreadable}
+    summary.update(metrics[cfg.split] if subsets is None else {"subsets": metrics})
+    write_per_line_tsv(run_dir / "per_line.tsv", normalised, subsets)
+    (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"per-line results: {run_dir / 'per_line.tsv'}")
     if unreadable:
         print(f"error: {unreadable} lines could not be read and are not scored (see the warnings above)",
               file=sys.stderr)
         sys.exit(1)
-    return results["cer"]
+    return next(iter(metrics.values()))["cer"]  # the value a Hydra sweeper optimises (first subset)
 
 
 if __name__ == "__main__":

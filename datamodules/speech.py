@@ -1,17 +1,21 @@
-"""Everything the speech data modules share: dataset, SpecAugment, batching by frame count.
+"""Everything the speech data modules share: dataset, speed perturbation, SpecAugment, batching by frame count.
 
 A concrete data module (LibriSpeech, an audio manifest) only says which utterances each split holds, by
 implementing `read_splits()`. This module turns them into padded batches with the same keys as line images,
 so the model and the Lightning module read both alike:
 
-    Utterance -> audio file -> AudioPreprocessor -> (1, n_mels, frames) -> (SpecAugment) -> collate_lines ->
-    images (N, 1, n_mels, T_max), widths (N,) = true frame counts, targets (N, S_max), target_lengths (N,)
+    Utterance -> audio file -> waveform -> (speed perturbation) -> AudioPreprocessor -> (1, n_mels, frames) ->
+    (SpecAugment) -> collate_lines -> images (N, 1, n_mels, T_max), widths (N,) = true frame counts,
+    targets (N, S_max), target_lengths (N,)
+
+Both augmentations apply to the training split only, drawn per (utterance, epoch) reproducibly.
 """
 from __future__ import annotations
 
 import logging
 import random
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import torch
 import torchaudio
@@ -20,6 +24,7 @@ from datamodules.transcribed import TranscribedDataModule, check_positive, warn_
 from datamodules.utterances import Utterance
 from recog.alphabet import ENGLISH_SPEECH_SYMBOLS
 from recog.audio import AudioPreprocessor, AudioReadError
+from recog.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +53,47 @@ class SpecAugment:
 
 
 @dataclass(frozen=True)
+class SpeedPerturbation:
+    """Speed perturbation (Ko et al. 2015, as in Kaldi): the waveform played `factor` times as fast, tempo and
+    pitch together, by resampling; a factor drawn from `factors` per utterance and epoch. A waveform of n
+    samples becomes ceil(n / factor) samples long (factor 1.1: 16000 -> 14546), so its features get fewer
+    frames, and more for a factor below 1."""
+
+    factors: tuple[float, ...]
+    sample_rate: int
+
+    def __post_init__(self):
+        if not self.factors or min(self.factors) <= 0:
+            raise ConfigError(f"data.speed_perturb must be a list of positive speed factors such as "
+                              f"[0.9, 1.0, 1.1], not {list(self.factors)}")
+
+    @cached_property
+    def resamplers(self) -> dict[float, torchaudio.transforms.Resample]:
+        """One resampler per factor, its filter computed once: from a rate of factor x sample_rate (the
+        samples played faster) to sample_rate."""
+        return {factor: torchaudio.transforms.Resample(round(self.sample_rate * factor), self.sample_rate)
+                for factor in set(self.factors) if factor != 1}
+
+    def __call__(self, waveform: torch.Tensor, seed: str) -> torch.Tensor:
+        """waveform (samples,) -> (ceil(samples / factor),), the factor reproducible from `seed`."""
+        factor = random.Random(f"speed/{seed}").choice(self.factors)
+        return self.resamplers[factor](waveform) if factor != 1 else waveform
+
+
+@dataclass(frozen=True)
 class UtteranceLoader:
-    """An utterance -> its log-mel features (1, n_mels, frames), SpecAugment-masked on the training split."""
+    """An utterance -> its log-mel features (1, n_mels, frames); on the training split speed-perturbed and
+    SpecAugment-masked, as `draw` decides."""
 
     preprocessor: AudioPreprocessor
+    speed_perturbation: SpeedPerturbation | None = None
     spec_augment: SpecAugment | None = None
 
     def __call__(self, utterance: Utterance, draw: str) -> torch.Tensor:
-        features = self.preprocessor.load(utterance.audio_path)
+        waveform = self.preprocessor.read(utterance.audio_path)  # (samples,)
+        if self.speed_perturbation is not None:
+            waveform = self.speed_perturbation(waveform, draw)
+        features = self.preprocessor(waveform)  # (1, n_mels, frames)
         if self.spec_augment is not None:
             features = self.spec_augment(features, draw)
         return features
@@ -65,7 +103,8 @@ class SpeechDataModule(TranscribedDataModule):
     """Base data module for speech; subclasses implement `read_splits()`. The alphabet is the 28 symbols of
     English speech (A-Z, apostrophe, space) unless `alphabet` names a file; transcripts are upper-cased.
     Batches hold utterances of similar length, at most `batch_size` of them and at most `max_frames` padded
-    feature frames in all (items x longest)."""
+    feature frames in all (items x longest), counted at the recorded speed: with `speed_perturb` factors
+    below 1, a training batch can hold up to max_frames / min(factors) frames (11 % more for 0.9)."""
 
     default_symbols = ENGLISH_SPEECH_SYMBOLS
     items = "utterances"
@@ -85,6 +124,7 @@ class SpeechDataModule(TranscribedDataModule):
         alphabet: str | None = None,
         unknown_chars: str = "skip",
         normalizer: dict | None = None,
+        speed_perturb: list[float] | None = None,
         spec_augment: dict | None = None,
         on_bad_sample: str = "skip",
         seed: int = 0,
@@ -96,6 +136,8 @@ class SpeechDataModule(TranscribedDataModule):
             check_positive(max_frames=max_frames)
         self.preprocessor = AudioPreprocessor(sample_rate=sample_rate, n_mels=n_mels, win_ms=win_ms, hop_ms=hop_ms,
                                               min_frames=min_frames)
+        self.speed_perturbation = (SpeedPerturbation(tuple(speed_perturb), sample_rate)
+                                   if speed_perturb is not None else None)
         self.spec_augment = SpecAugment(**spec_augment) if spec_augment is not None else None
         self.max_total_length = max_frames
 
@@ -120,4 +162,6 @@ class SpeechDataModule(TranscribedDataModule):
         return [self.preprocessor.feature_length(round(u.duration * rate)) for u in utterances]
 
     def input_loader(self, split: str) -> UtteranceLoader:
-        return UtteranceLoader(self.preprocessor, self.spec_augment if split == "train" else None)
+        if split != "train":
+            return UtteranceLoader(self.preprocessor)
+        return UtteranceLoader(self.preprocessor, self.speed_perturbation, self.spec_augment)

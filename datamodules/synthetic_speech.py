@@ -136,7 +136,7 @@ def speak_in_fresh_processes(tasks: list[SpeakerTask], workers: int) -> None:
     """Run each task in a process of its own (fresh eSpeak state), `workers` at a time. The processes fork
     from a server that has this module imported but has never loaded eSpeak or run torch."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload(["__main__", __name__])  # children skip re-importing the main script
     with context.Pool(min(workers, len(tasks)), maxtasksperchild=1) as pool:
         for done, _ in enumerate(pool.imap_unordered(speak_speaker, tasks, chunksize=1), start=1):
             if done % max(1, len(tasks) // 10) == 0 or done == len(tasks):

@@ -1,4 +1,6 @@
-"""Speech data modules: features, padding, SpecAugment, bad audio and the frames budget, on tiny WAV files."""
+"""Speech data modules: features, padding, speed perturbation, SpecAugment, bad audio and the frames budget, on tiny
+WAV files."""
+import math
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +11,10 @@ import torch
 from tests.conftest import shared_path
 from datamodules.audio_manifest import AudioManifestDataModule
 from datamodules.librispeech import LibriSpeechDataModule
-from datamodules.speech import SpecAugment
+from datamodules.speech import SpecAugment, SpeedPerturbation
 from recog.alphabet import ENGLISH_SPEECH_SYMBOLS
-from recog.audio import AudioReadError
+from recog.audio import AudioPreprocessor, AudioReadError
+from recog.errors import ConfigError
 
 SECONDS = [0.30, 0.12, 0.45, 0.21, 0.05, 0.38]  # training utterances, one per WAV file
 
@@ -89,6 +92,46 @@ def test_spec_augment_time_masks_stay_inside_a_short_utterance():
         assert masked.shape == (1, 20, 7)
         zero_frames = (masked == 0).all(dim=1).squeeze(0)  # (frames,)
         assert torch.equal(masked[:, :, ~zero_frames], features[:, :, ~zero_frames])
+
+
+@pytest.mark.parametrize("factor, samples, frames", [(1.1, 14546, 91), (0.9, 17778, 112)])
+def test_speed_perturbation_shortens_or_lengthens_exactly(factor, samples, frames):
+    # 1 s at 16 kHz: ceil(16000 / factor) samples; frames 1 + samples // 160 (101 unperturbed)
+    perturbed = SpeedPerturbation((factor,), 16000)(torch.zeros(16000), "seed")
+    assert len(perturbed) == samples == math.ceil(16000 / factor)
+    assert AudioPreprocessor().feature_length(len(perturbed)) == frames
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_speed_perturbation_scales_the_pitch_with_the_tempo(factor):
+    time = torch.arange(16000) / 16000
+    perturbed = SpeedPerturbation((factor,), 16000)(torch.sin(2 * math.pi * 1000 * time), "seed")
+    peak_hz = torch.fft.rfft(perturbed).abs().argmax().item() * 16000 / len(perturbed)
+    assert peak_hz == pytest.approx(1000 * factor, abs=1.0)
+
+
+def test_speed_perturbation_is_drawn_per_utterance_and_epoch_for_training_only(corpus):
+    module = datamodule(corpus, speed_perturb=[0.9, 1.0, 1.1])
+    train, val = module.dataset("train"), module.dataset("val")
+    preprocessor = module.preprocessor
+    chosen = set()
+    for index, utterance in enumerate(train.samples):
+        samples = corpus["num_samples"][utterance.audio_path.name]
+        lengths = {factor: preprocessor.feature_length(math.ceil(samples / factor)) for factor in (0.9, 1.0, 1.1)}
+        for epoch in range(4):
+            frames = train[(index, epoch)]["image"].shape[-1]
+            assert frames in lengths.values()
+            assert train[(index, epoch)]["image"].shape[-1] == frames  # reproducible from (seed, epoch, index)
+            if len(set(lengths.values())) == 3:  # not padded up to min_frames whatever the factor
+                chosen |= {factor for factor, length in lengths.items() if length == frames}
+    assert chosen == {0.9, 1.0, 1.1}
+    assert torch.equal(val[(0, 3)]["image"], preprocessor.load(val.samples[0].audio_path))
+
+
+@pytest.mark.parametrize("factors", [[], [0.0, 1.0], [-1.1]])
+def test_speed_factors_must_be_positive(corpus, factors):
+    with pytest.raises(ConfigError, match="data.speed_perturb must be a list of positive speed factors"):
+        datamodule(corpus, speed_perturb=factors)
 
 
 def test_corrupt_file_is_skipped_and_counted(corpus, tmp_path):

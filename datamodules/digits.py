@@ -8,10 +8,10 @@ The source folder (../shared/data/fsdd; see its PROVENANCE.md):
 
 Each split names its speakers and a range of takes (FSDD's `index`; FSDD keeps takes 0-4 of every speaker as
 its test takes). An utterance joins 2-7 recordings of one speaker of its split, drawn with replacement, with a
-random pause before, between and after the digits, under white noise at a random signal-to-noise ratio; on the
-training split each utterance also gets a random speed (tempo and pitch together, as Kaldi's speed
-perturbation), a cheap stand-in for more speakers. Everything about utterance i of a split derives from
-(generator_seed, split, i) alone: the data are reproducible, and a larger count keeps the first utterances.
+random pause before, between and after the digits, under white noise at a random signal-to-noise ratio.
+Everything about utterance i of a split derives from (generator_seed, split, i) alone: the data are
+reproducible, and a larger count keeps the first utterances. Augmentations that should differ every epoch
+(speed perturbation, SpecAugment) are the speech data module's, applied on loading.
 
 The utterances are generated once into a cache folder (FLAC at the source rate and one manifest per split,
 published atomically by datamodules/cache.py) and then read by the audio manifest reader like any corpus;
@@ -24,15 +24,12 @@ import hashlib
 import json
 import logging
 import zlib
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import soundfile
-import torch
-import torchaudio
 from hydra.utils import to_absolute_path
 
 from datamodules.audio_manifest import AudioManifestDataModule
@@ -42,7 +39,7 @@ from recog.errors import ConfigError, DataError, read_utf8_lines
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1  # bump when the generated audio changes, so that old caches are not reused
+GENERATOR_VERSION = 2  # bump when the generated audio changes, so that old caches are not reused
 SOURCE_RATE = 8000  # FSDD's rate; utterances are written at it and resampled on loading
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 REQUIRED_COLUMNS = ("path", "speaker", "digit", "index")
@@ -170,7 +167,6 @@ class GeneratorSettings:
     min_pause: float = 0.05  # seconds before, between and after the digits
     max_pause: float = 0.4
     noise_snr_db: tuple[float, float] | None = None  # white noise: range of speech-to-noise ratios; None = none
-    speed_range: tuple[float, float] | None = None  # training split only; None = as recorded
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_digits <= self.max_digits:
@@ -179,12 +175,9 @@ class GeneratorSettings:
         if not 0 <= self.min_pause <= self.max_pause:
             raise ConfigError(f"data.min_pause={self.min_pause} and data.max_pause={self.max_pause} need "
                               "0 <= min_pause <= max_pause (seconds)")
-        for name in ("noise_snr_db", "speed_range"):
-            bounds = getattr(self, name)
-            if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
-                raise ConfigError(f"data.{name} must be [low, high] with low <= high, or null")
-        if self.speed_range is not None and self.speed_range[0] <= 0:
-            raise ConfigError(f"data.speed_range must be positive factors, not {list(self.speed_range)}")
+        bounds = self.noise_snr_db
+        if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
+            raise ConfigError("data.noise_snr_db must be [low, high] in dB with low <= high, or null")
 
     def pause_bounds(self) -> tuple[int, int]:
         """Shortest and longest pause in samples at the source rate."""
@@ -198,7 +191,6 @@ class UtterancePlan:
     speaker: str
     recordings: tuple[Recording, ...]
     pauses: tuple[int, ...]  # samples at the source rate before, between and after the digits (len + 1)
-    speed: float  # 1.0 = as recorded
     snr_db: float | None  # None = no noise
     noise_seed: int
 
@@ -207,22 +199,21 @@ class UtterancePlan:
         return " ".join(recording.word.upper() for recording in self.recordings)
 
 
-def plan_utterance(pool: dict[str, list[Recording]], settings: GeneratorSettings, rng: np.random.Generator,
-                   perturb_speed: bool) -> UtterancePlan:
+def plan_utterance(pool: dict[str, list[Recording]], settings: GeneratorSettings,
+                   rng: np.random.Generator) -> UtterancePlan:
     """One speaker of the pool (speaker -> recordings), then 2-7 of their recordings with pauses."""
     speaker = sorted(pool)[rng.integers(len(pool))]
     count = int(rng.integers(settings.min_digits, settings.max_digits + 1))
     recordings = tuple(pool[speaker][i] for i in rng.integers(len(pool[speaker]), size=count))
     shortest, longest = settings.pause_bounds()
     pauses = tuple(int(p) for p in rng.integers(shortest, longest + 1, size=count + 1))
-    speed = round(float(rng.uniform(*settings.speed_range)), 2) if perturb_speed and settings.speed_range else 1.0
     snr_db = round(float(rng.uniform(*settings.noise_snr_db)), 1) if settings.noise_snr_db else None
-    return UtterancePlan(speaker, recordings, pauses, speed, snr_db, int(rng.integers(2**62)))
+    return UtterancePlan(speaker, recordings, pauses, snr_db, int(rng.integers(2**62)))
 
 
 def render(plan: UtterancePlan, waveforms: dict[Path, np.ndarray]) -> np.ndarray:
     """The utterance's samples (float32, source rate, within [-1, 1]): pause, digit, pause, ..., digit, pause."""
-    digits = [change_speed(waveforms[recording.path], plan.speed) for recording in plan.recordings]
+    digits = [waveforms[recording.path] for recording in plan.recordings]
     pieces = [np.zeros(plan.pauses[0], dtype=np.float32)]
     for digit, pause in zip(digits, plan.pauses[1:]):
         pieces += [digit, np.zeros(pause, dtype=np.float32)]
@@ -232,33 +223,6 @@ def render(plan: UtterancePlan, waveforms: dict[Path, np.ndarray]) -> np.ndarray
         noise = np.random.default_rng(plan.noise_seed).standard_normal(len(samples)).astype(np.float32)
         samples = samples + noise * speech_rms * 10 ** (-plan.snr_db / 20)
     return np.clip(samples, -1.0, 1.0)
-
-
-def change_speed(samples: np.ndarray, speed: float) -> np.ndarray:
-    """Play `speed` times faster (shorter and higher), by resampling from speed x the source rate."""
-    if speed == 1.0:
-        return samples
-    with torch.no_grad():
-        return speed_resampler(speed)(torch.from_numpy(samples)).numpy()
-
-
-@lru_cache(maxsize=64)
-def speed_resampler(speed: float) -> torchaudio.transforms.Resample:
-    """The resampler for one speed, kept: its filter costs more to build than to apply to a digit."""
-    return torchaudio.transforms.Resample(round(SOURCE_RATE * speed), SOURCE_RATE)
-
-
-@contextmanager
-def single_torch_thread():
-    """Run torch on one thread: generation resamples small arrays, for which torch's thread pool costs more
-    than it saves, and under CPU contention its waiting threads made generation 40 times slower (measured:
-    100 utterances in 46 s on 2 threads, 1.2 s on one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def split_seed(seed: int, split: str, index: int) -> np.random.Generator:
@@ -299,7 +263,7 @@ def write_split(folder: Path, split: str, pool: dict[str, list[Recording]], coun
     (folder / split).mkdir()
     rows = ["path\ttext\tduration\tspeaker\tsources"]
     for index in range(count):
-        plan = plan_utterance(pool, settings, split_seed(seed, split, index), perturb_speed=split == "train")
+        plan = plan_utterance(pool, settings, split_seed(seed, split, index))
         samples = render(plan, waveforms)
         audio = f"{split}/{plan.speaker}-{index:05d}.flac"
         soundfile.write(folder / audio, samples, SOURCE_RATE, format="FLAC", subtype="PCM_16")
@@ -328,12 +292,11 @@ def generate_digit_strings(root: Path, specs: dict[str, SplitSpec], settings: Ge
 def write_dataset(folder: Path, recordings: list[Recording], specs: dict[str, SplitSpec],
                   settings: GeneratorSettings, seed: int, on_bad_sample: str, root: Path) -> None:
     """Every split's utterances and manifest under `folder`, from the recordings that can be read."""
-    with single_torch_thread():
-        selected = [r for r in recordings if any(spec.selects(r) for spec in specs.values())]
-        waveforms = load_pool(selected, on_bad_sample)
-        for split, spec in specs.items():
-            usable = split_pool([r for r in selected if r.path in waveforms], spec, split)
-            write_split(folder, split, usable, spec.utterances, waveforms, settings, seed, root)
+    selected = [r for r in recordings if any(spec.selects(r) for spec in specs.values())]
+    waveforms = load_pool(selected, on_bad_sample)
+    for split, spec in specs.items():
+        usable = split_pool([r for r in selected if r.path in waveforms], spec, split)
+        write_split(folder, split, usable, spec.utterances, waveforms, settings, seed, root)
     log.info("generated %s", ", ".join(f"{spec.utterances} {split}" for split, spec in specs.items()))
 
 
@@ -347,14 +310,12 @@ class DigitsDataModule(AudioManifestDataModule):
 
     def __init__(self, root: str, splits: dict[str, dict | None], generator_seed: int = 0,
                  cache_dir: str | None = None, min_digits: int = 2, max_digits: int = 7, min_pause: float = 0.05,
-                 max_pause: float = 0.4, noise_snr_db: list[float] | None = None,
-                 speed_range: list[float] | None = None, **settings):
+                 max_pause: float = 0.4, noise_snr_db: list[float] | None = None, **settings):
         super().__init__(manifests={}, **settings)
         self.root = Path(to_absolute_path(str(root)))
         self.specs = {split: SplitSpec.from_config(split, spec) for split, spec in splits.items() if spec}
         self.generator = GeneratorSettings(min_digits, max_digits, min_pause, max_pause,
-                                           tuple(noise_snr_db) if noise_snr_db else None,
-                                           tuple(speed_range) if speed_range else None)
+                                           tuple(noise_snr_db) if noise_snr_db else None)
         self.generator_seed = generator_seed
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
 

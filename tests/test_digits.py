@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from datamodules.digits import (DIGIT_WORDS, SOURCE_RATE, DigitsDataModule, FSDDFormatError, GeneratorSettings,
-                                SplitSpec, change_speed, check_disjoint, generate_digit_strings, read_fsdd)
+                                SplitSpec, check_disjoint, generate_digit_strings, read_fsdd)
 from recog.config import CONFIG_DIR
 from recog.errors import ConfigError, DataError
 from tests.conftest import shared_path
@@ -108,7 +108,7 @@ def test_splits_hold_only_their_speakers_and_takes_one_speaker_per_utterance(fsd
 
 
 def test_same_seed_same_utterances_other_seed_others(fsdd, tmp_path):
-    noisy = {"noise_snr_db": (20.0, 30.0), "speed_range": (0.9, 1.1)}
+    noisy = {"noise_snr_db": (20.0, 30.0)}
     first = generate(fsdd, tmp_path / "first", seed=3, **noisy)
     again = generate(fsdd, tmp_path / "again", seed=3, **noisy)
     other = generate(fsdd, tmp_path / "other", seed=4, **noisy)
@@ -123,12 +123,6 @@ def test_a_larger_count_keeps_the_first_utterances(fsdd, tmp_path):
     specs = {"train": SplitSpec.from_config("train", {**SPLITS["train"], "utterances": 20})}
     large = generate_digit_strings(fsdd, specs, GeneratorSettings(**PAUSES), 0, tmp_path / "large")
     assert read_manifest(large / "train.tsv")[:12] == read_manifest(small / "train.tsv")
-
-
-def test_speed_change_shortens_by_the_factor():
-    samples = np.ones(1000, dtype=np.float32)
-    assert len(change_speed(samples, 1.25)) == 800  # resampled from 10 kHz to 8 kHz
-    assert change_speed(samples, 1.0) is samples
 
 
 def test_splits_sharing_recordings_are_refused():

@@ -38,6 +38,8 @@ class CTCRecognitionModule(pl.LightningModule):
         self.save_hyperparameters()
         self.alphabet = Alphabet(alphabet)
         self.preprocessor = preprocessor_from_dict(preprocessing)
+        model = dict(model)
+        self.loss_implementation = model.pop("loss", "native")  # CTC: "native" (torch) or "reference" (lattice)
         self.model = instantiate(model, num_classes=self.alphabet.num_classes,
                                  input_height=self.preprocessor.input_height, _convert_="all")
         self.decoder = GreedyDecoder()
@@ -54,7 +56,8 @@ class CTCRecognitionModule(pl.LightningModule):
 
     def _loss(self, batch: dict, stage: str):
         log_probs, output_lengths = self(batch["images"], batch["widths"])
-        result = ctc_loss(log_probs, batch["targets"], output_lengths, batch["target_lengths"])
+        result = ctc_loss(log_probs, batch["targets"], output_lengths, batch["target_lengths"],
+                          implementation=self.loss_implementation)
         size = len(batch["ids"])
         self.log(f"{stage}/loss", result.loss, prog_bar=True, batch_size=size)
         self.log(f"{stage}/infeasible", float(result.num_infeasible), reduce_fx="sum", on_step=False,

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from recog.ctc.loss import count_adjacent_repeats, ctc_loss, feasible, log_softmax_float32, min_frames_needed
+from recog.errors import ConfigError
 
 
 def uniform_log_probs(frames: int, classes: int = 4) -> torch.Tensor:
@@ -68,3 +69,27 @@ def test_b03_loss_accepts_half_log_probs_directly():
     result = ctc_loss(half_log_probs, targets, torch.tensor([400]), torch.tensor([120]))
     assert result.loss.dtype == torch.float32
     assert result.loss.item() == pytest.approx(10.762456, rel=1e-2)
+
+
+def test_reference_implementation_trains_like_the_native_one():
+    """model.loss=reference: the same batch loss, infeasible count and gradients as torch's kernel."""
+    generator = torch.Generator().manual_seed(3)
+    logits = torch.randn(30, 4, 6, generator=generator, dtype=torch.float64)
+    targets = torch.tensor([[1, 1, 2, 3], [2, 3, 0, 0], [4, 4, 4, 4], [5, 0, 0, 0]])
+    input_lengths, target_lengths = torch.tensor([30, 21, 6, 9]), torch.tensor([4, 2, 4, 1])  # sample 2 infeasible
+    results, gradients = {}, {}
+    for implementation in ("native", "reference"):
+        leaf = logits.clone().requires_grad_()
+        results[implementation] = ctc_loss(torch.log_softmax(leaf, -1), targets, input_lengths, target_lengths,
+                                           implementation=implementation)
+        results[implementation].loss.backward()
+        gradients[implementation] = leaf.grad
+    assert results["native"].num_infeasible == results["reference"].num_infeasible == 1
+    assert torch.allclose(results["native"].loss.double(), results["reference"].loss.double(), rtol=1e-6)
+    assert torch.allclose(gradients["native"], gradients["reference"], rtol=1e-4, atol=1e-6)  # float32 inside
+
+
+def test_unknown_implementation_is_a_config_error():
+    with pytest.raises(ConfigError, match="model.loss must be one of"):
+        ctc_loss(torch.zeros(3, 1, 4), torch.tensor([[1]]), torch.tensor([3]), torch.tensor([1]),
+                 implementation="cudnn")

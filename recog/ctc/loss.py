@@ -8,6 +8,10 @@ silently zeroed.
 
 Mixed precision (case B03): torch's CPU CTC rejects half log-probs and bfloat16 loses too many digits for a
 sum over hundreds of frames, so log-softmax and CTC always run in float32, whatever the logits' dtype.
+
+Two implementations compute the same loss and gradient: torch's native kernel ("native", the default: fast)
+and our own forward-backward over the lattice ("reference", recog/ctc/lattice.py: the teaching path, and a
+check of the native one; select it with `model.loss=reference`).
 """
 from __future__ import annotations
 
@@ -17,6 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from recog.alphabet import BLANK_INDEX
+from recog.ctc.lattice import reference_ctc_loss
+from recog.errors import ConfigError
+
+CTC_IMPLEMENTATIONS = {"native": F.ctc_loss, "reference": reference_ctc_loss}
 
 
 def log_softmax_float32(logits: torch.Tensor) -> torch.Tensor:
@@ -57,6 +65,7 @@ def ctc_loss(
     input_lengths: torch.Tensor,
     target_lengths: torch.Tensor,
     blank: int = BLANK_INDEX,
+    implementation: str = "native",
 ) -> CTCLossResult:
     """Mean per-character CTC loss over the feasible samples of a batch.
 
@@ -64,10 +73,12 @@ def ctc_loss(
     input_lengths, target_lengths: (N,). Each sample's -ln p(l|x) is divided by its target length (at
     least 1), as torch's reduction="mean" does, so long and short lines weigh alike. A batch with no
     feasible sample gives a zero loss that still depends on log_probs, so every process in a distributed
-    run takes part in the backward pass.
+    run takes part in the backward pass. implementation: "native" (torch) or "reference" (the lattice).
     """
+    if implementation not in CTC_IMPLEMENTATIONS:
+        raise ConfigError(f"model.loss must be one of {sorted(CTC_IMPLEMENTATIONS)}, not {implementation!r}")
     is_feasible = feasible(input_lengths, targets, target_lengths)
-    per_sample = F.ctc_loss(
+    per_sample = CTC_IMPLEMENTATIONS[implementation](
         log_probs.float(),
         targets,
         input_lengths,

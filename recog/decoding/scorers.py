@@ -16,6 +16,8 @@ import numpy as np
 
 from recog.alphabet import BLANK_INDEX, Alphabet
 
+MAX_CACHED_STATES = 100_000  # rows (C floats each) kept per scorer; the cache starts over beyond that
+
 
 class Scorer(ABC):
     """Batched interface used by recog.decoding.prefix_search.beam_search."""
@@ -85,10 +87,14 @@ class PerBeamScorer(Scorer):
         return np.array([self.final(s) for s in states], dtype=np.float64)
 
     def _cache_row(self, state: Hashable) -> np.ndarray:
+        if len(self._rows) >= MAX_CACHED_STATES:
+            self._rows.clear()
         self._rows[state] = self.row(state)
         return self._rows[state]
 
     def _cache_step(self, key: tuple[Hashable, int]) -> Hashable:
+        if len(self._steps) >= MAX_CACHED_STATES:
+            self._steps.clear()
         state, label = key
         self._steps[key] = self.step(state, self.alphabet.symbols[label - 1])
         return self._steps[key]

@@ -1,0 +1,65 @@
+"""The decoders of conf/decoder/, built for a model's alphabet: (T, N, C) log-probs and lengths -> label sequences."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+
+from recog.alphabet import BLANK_INDEX, Alphabet
+from recog.decoding.lexicon import HotwordScorer, LexiconScorer, read_word_list
+from recog.decoding.ngram import LanguageModelError
+from recog.decoding.prefix_search import Hypothesis, beam_search
+from recog.decoding.scorers import Scorer
+
+
+def build_decoder(config, alphabet: Alphabet):
+    """A decoder config (a conf/decoder/ entry, with `_target_`) -> the decoder for this alphabet."""
+    return instantiate(config, alphabet=alphabet, _convert_="all")
+
+
+class BeamSearchDecoder:
+    """Prefix beam search (recog/decoding/prefix_search.py) with optional shallow fusion, lexicon and hotwords.
+
+    language_model: a callable (alphabet, alpha, beta) -> Scorer, e.g. recog.decoding.language_models.word_ngram
+    with its path bound (`_partial_: true` in the config); alpha weighs log p_lm, beta is the bonus per word
+    (word LM) or character (character LM). lexicon: a file of allowed words, one per line. hotwords: words or
+    phrases that earn hotword_weight per character.
+    """
+
+    def __init__(self, alphabet: Alphabet, beam_width: int = 32, top_k: int | None = None,
+                 min_log_prob: float | None = None, language_model: Callable[..., Scorer] | None = None,
+                 alpha: float = 0.5, beta: float = 1.0, lexicon: str | None = None,
+                 hotwords: Sequence[str] = (), hotword_weight: float = 2.0, blank: int = BLANK_INDEX):
+        self.search_settings = {"beam_width": beam_width, "top_k": top_k, "min_log_prob": min_log_prob,
+                                "blank": blank}
+        self.scorers: list[Scorer] = []
+        if language_model is not None:
+            self.scorers.append(language_model(alphabet=alphabet, alpha=alpha, beta=beta))
+        if lexicon is not None:
+            self.scorers.append(LexiconScorer(read_word_list(lexicon, alphabet, "lexicon word"), alphabet))
+        if hotwords:
+            self.scorers.append(HotwordScorer(checked_hotwords(hotwords, alphabet), alphabet, hotword_weight))
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+        return [list(best.labels) for best, *_ in self.decode_batch(log_probs, lengths, num_best=1)]
+
+    def decode_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor,
+                     num_best: int | None = None) -> list[list[Hypothesis]]:
+        """log_probs (T, N, C), lengths (N,) -> per sample, its best hypotheses (best first), read from its
+        first lengths[n] frames only."""
+        frames = log_probs.detach().to("cpu", torch.float64).numpy()  # (T, N, C)
+        return [beam_search(np.ascontiguousarray(frames[:length, sample]), scorers=self.scorers,
+                            num_best=num_best, **self.search_settings)
+                for sample, length in enumerate(lengths.tolist())]
+
+
+def checked_hotwords(hotwords: Sequence[str], alphabet: Alphabet) -> list[str]:
+    phrases = [" ".join(str(phrase).split()) for phrase in hotwords]
+    for phrase in phrases:
+        unknown = alphabet.unknown_characters(phrase)
+        if unknown or not phrase:
+            raise LanguageModelError(f"hotword {phrase!r}: " + (f"has characters the model cannot write "
+                                     f"({''.join(sorted(unknown))!r}); fix its case" if unknown else "is empty"))
+    return phrases

@@ -110,7 +110,7 @@ def group_by_subset(rows: list[tuple[str, str, str]], subsets: dict[str, str]) -
 @exit_on_user_error
 def main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    recognizer = Recognizer.from_checkpoint(to_absolute_path(cfg.ckpt_path), cfg.device)
+    recognizer = Recognizer.from_checkpoint(to_absolute_path(cfg.ckpt_path), cfg.device, decoder=cfg.decoder)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.prepare_data()
     datamodule.setup_evaluation(recognizer.preprocessor, recognizer.normalizer, cfg.split)
@@ -121,7 +121,8 @@ def main(cfg: DictConfig) -> float:
     subsets = subsets_of(datamodule.samples(cfg.split))
     normalizer = TextNormalizer.from_dict(to_plain(cfg.metric_normalizer))
     normalised, metrics = score_groups(rows, subsets, cfg.split, normalizer)
-    summary = {"split": cfg.split, "checkpoint": str(to_absolute_path(cfg.ckpt_path)), "unreadable": unreadable}
+    summary = {"split": cfg.split, "checkpoint": str(to_absolute_path(cfg.ckpt_path)), "unreadable": unreadable,
+               "decoder": to_plain(cfg.decoder)}
     summary.update(metrics[cfg.split] if subsets is None else {"subsets": metrics})
     write_per_line_tsv(run_dir / "per_line.tsv", normalised, subsets)
     (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -21,6 +21,7 @@ from typing import Iterator
 import torch
 
 from recog.alignment import AlignmentError, LineAlignment
+from recog.decoding.decoders import decoder_config
 from recog.errors import InputReadError, RecogError
 from recog.plots import plot_alignment
 from recog.recognizer import Recognizer
@@ -34,7 +35,8 @@ def positive_int(text: str) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="recog-transcribe", description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", help="a .ckpt written by recog-train")
+    parser.add_argument("checkpoint", help="a .ckpt written by recog-train, or a model written by recog-export "
+                                           "(.onnx, or a TorchScript file)")
     parser.add_argument("paths", nargs="+", help="image or audio files (as the model reads), or folders searched "
                                                  "recursively for them")
     parser.add_argument("--json", action="store_true",
@@ -49,6 +51,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=positive_int, default=16,
                         help="files (or windows of long files) read by the model at once")
     parser.add_argument("--device", default="auto", help="auto (GPU if available), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--decoder", metavar="NAME",
+                        help="a decoder of conf/decoder/: greedy (the default), beam, beam_word_lm, beam_char_lm")
+    parser.add_argument("--decoder-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting of the decoder, as recog-eval's decoder.KEY=VALUE (repeatable), e.g. "
+                             "--decoder-set language_model.path=lm.arpa --decoder-set alpha=0.5")
     return parser.parse_args(argv)
 
 
@@ -118,7 +125,7 @@ def save_plot(recognizer: Recognizer, transcript: Transcript, plot_dir: Path) ->
     output_png = plot_path(plot_dir, transcript.path)
     picture, cmap = recognizer.preprocessor.picture(transcript.source)
     plot_alignment(picture, cmap, transcript.alignment, recognizer.frame_geometry(transcript.source),
-                   transcript.log_probs.exp().numpy(), recognizer.module.alphabet.symbols, output_png)
+                   transcript.log_probs.exp().numpy(), recognizer.alphabet.symbols, output_png)
     return output_png
 
 
@@ -145,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     as_json = args.json or args.align
     try:
-        recognizer = Recognizer.from_checkpoint(args.checkpoint, args.device, batch_size=args.batch_size)
+        decoder = None if args.decoder is None and not args.decoder_set else \
+            decoder_config(args.decoder or "greedy", args.decoder_set)
+        recognizer = Recognizer.from_checkpoint(args.checkpoint, args.device, decoder=decoder,
+                                                batch_size=args.batch_size)
         if args.plot is not None:
             make_plot_dir(args.plot)
     except RecogError as error:

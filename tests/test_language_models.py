@@ -197,3 +197,18 @@ def test_hotwords_and_lexicon_words_must_be_writable(tmp_path):
     (tmp_path / "lexicon.txt").write_text("ab\ncad\n")
     with pytest.raises(LanguageModelError, match=r"lexicon.txt:2: lexicon word 'cad' has characters"):
         BeamSearchDecoder(alphabet, lexicon=str(tmp_path / "lexicon.txt"))
+
+
+def test_a_partial_word_pays_the_unknown_word_score_when_it_leaves_the_lm_vocabulary(hand_written_arpa):
+    alphabet = Alphabet(list(" abz"))
+    scorer = word_ngram(hand_written_arpa, alphabet, alpha=1.0, beta=0.5)  # words a, b
+    space, a, b, z = (alphabet.encode(c)[0] for c in " abz")
+    unknown = math.log(10) * read_arpa(hand_written_arpa).log10_prob("<unk>", ("<s>", "a"))
+    row = scorer.row((("<s>", "a"), ""))  # at a word start: "a", "b" begin LM words, "z" does not
+    assert row[a] == 0 and row[b] == 0 and row[z] == pytest.approx(unknown)
+    assert row[space] == 0  # no word to complete
+    row = scorer.row((("<s>", "a"), "b"))  # "b" is complete: a space scores it; any letter makes it unknown
+    assert row[space] == pytest.approx(math.log(10) * -0.2 + 0.5)  # log10 p(b | <s> a) = -0.2
+    assert row[a] == pytest.approx(unknown) and row[z] == pytest.approx(unknown)
+    row = scorer.row((("<s>", "a"), "bz"))  # already unknown and paid for: its end only earns beta
+    assert row[space] == 0.5 and row[a] == 0 and row[z] == 0

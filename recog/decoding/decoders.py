@@ -1,22 +1,46 @@
 """The decoders of conf/decoder/, built for a model's alphabet: (T, N, C) log-probs and lengths -> label sequences."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
 from recog.alphabet import BLANK_INDEX, Alphabet
+from recog.config import CONFIG_DIR
 from recog.decoding.lexicon import HotwordScorer, LexiconScorer, read_word_list
 from recog.decoding.ngram import LanguageModelError
 from recog.decoding.prefix_search import Hypothesis, beam_search
 from recog.decoding.scorers import Scorer
+from recog.errors import ConfigError
 
 
 def build_decoder(config, alphabet: Alphabet):
     """A decoder config (a conf/decoder/ entry, with `_target_`) -> the decoder for this alphabet."""
     return instantiate(config, alphabet=alphabet, _convert_="all")
+
+
+def decoder_config(name: str, settings: Sequence[str] = ()) -> DictConfig:
+    """conf/decoder/NAME.yaml with KEY=VALUE settings (the keys recog-eval takes after `decoder.`), for the
+    scripts that are not Hydra apps (recog-transcribe)."""
+    available = sorted(path.stem for path in (Path(CONFIG_DIR) / "decoder").glob("*.yaml"))
+    if name not in available:
+        raise ConfigError(f"decoder {name!r} does not exist: choose one of {', '.join(available)} (conf/decoder/)")
+    try:
+        with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+            config = compose(f"decoder/{name}", overrides=[f"decoder.{setting}" for setting in settings]).decoder
+    except HydraException as error:
+        raise ConfigError(f"decoder {name}: {str(error).splitlines()[0]} (settings are KEY=VALUE, with the keys of "
+                          f"conf/decoder/{name}.yaml)") from None
+    missing = sorted(key.removeprefix("decoder.") for key in OmegaConf.missing_keys(config))
+    if missing:
+        raise ConfigError(f"decoder {name} needs {', '.join(missing)}: set it, e.g. {missing[0]}=FILE")
+    return config
 
 
 class BeamSearchDecoder:

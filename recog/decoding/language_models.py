@@ -2,7 +2,9 @@
 
 WordLMScorer reads words out of the beam's characters. A word is scored once, when it is complete (the beam
 appends a space, or the utterance ends), so a partial word is never punished for not being a word yet; each
-complete word also earns beta. CharLMScorer scores every character (space included) and gives beta per
+complete word also earns beta. The exception: a partial word that stops being the beginning of any LM word is
+an unknown word whatever follows, and gets the LM's <unk> score at once instead of at its end (otherwise beams
+that glue words together, never paying for a word, would win). CharLMScorer scores every character (space included) and gives beta per
 character. Both are built by `word_ngram` / `char_ngram` from a model file and checked against the model's
 alphabet at load time. (A neural LM with a batched state per beam implements recog.decoding.scorers.Scorer
 directly.)
@@ -15,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from recog.alphabet import SPACE_TOKEN, Alphabet
-from recog.decoding.ngram import (LN_10, SENTENCE_END, SENTENCE_START, LanguageModelError, check_vocabulary,
-                                  load_ngram)
+from recog.decoding.ngram import (LN_10, SENTENCE_END, SENTENCE_START, SPECIAL_TOKENS, UNKNOWN,
+                                  LanguageModelError, check_vocabulary, load_ngram)
 from recog.decoding.scorers import PerBeamScorer
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,9 @@ class WordLMScorer(PerBeamScorer):
         self.alpha = alpha * LN_10  # log10 -> natural log, then the fusion weight
         self.beta = beta
         self.history_size = max(lm.order - 1, 1)
+        # beginnings of LM words (None: the LM does not list its words, unknown words are scored at their end)
+        self.word_prefixes = None if lm.vocabulary is None else \
+            {word[:end] for word in lm.vocabulary - SPECIAL_TOKENS for end in range(len(word) + 1)}
 
     def initial(self) -> WordState:
         return (SENTENCE_START,), ""
@@ -42,8 +47,13 @@ class WordLMScorer(PerBeamScorer):
     def row(self, state: WordState) -> np.ndarray:
         history, word = state
         row = np.zeros(self.num_classes)
+        if self._known_so_far(word):
+            unknown_score = self.alpha * self.lm.log10_prob(UNKNOWN, history)
+            for label, symbol in enumerate(self.alphabet.symbols, start=1):
+                if label != self.space and not self._known_so_far(word + symbol):
+                    row[label] = unknown_score
         if word:
-            row[self.space] = self.alpha * self.lm.log10_prob(word, history) + self.beta
+            row[self.space] = self._completion(history, word)
         return row
 
     def step(self, state: WordState, symbol: str) -> WordState:
@@ -56,9 +66,17 @@ class WordLMScorer(PerBeamScorer):
         history, word = state
         score = 0.0
         if word:
-            score += self.alpha * self.lm.log10_prob(word, history) + self.beta
+            score += self._completion(history, word)
             history = self._extended(history, word)
         return score + self.alpha * self.lm.log10_prob(SENTENCE_END, history)
+
+    def _known_so_far(self, word: str) -> bool:
+        return self.word_prefixes is None or word in self.word_prefixes
+
+    def _completion(self, history: tuple[str, ...], word: str) -> float:
+        """alpha * log p(word | history) + beta; an unknown word already paid its LM score when it became one."""
+        lm_score = self.alpha * self.lm.log10_prob(word, history) if self._known_so_far(word) else 0.0
+        return lm_score + self.beta
 
     def _extended(self, history: tuple[str, ...], word: str) -> tuple[str, ...]:
         return (history + (word,))[-self.history_size:]

@@ -3,6 +3,10 @@ they are padded into one batch.
 
 Items of similar length go together so that padding stays small. A batch is cut at `batch_size` items, and,
 with a budget, before its padded size (items x longest) would exceed `max_total_length`.
+
+In a distributed run every process builds the same epoch order and takes its own share (the sampler shards
+itself; Lightning's DistributedSampler, which pads evaluation with duplicates, is switched off in
+conf/trainer/). A training loader is a ResumableDataLoader, whose position in the epoch goes into checkpoints.
 """
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import random
 from typing import Iterator, Sequence
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 class LengthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
@@ -19,17 +23,28 @@ class LengthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
     Deterministic for a given (seed, epoch); Lightning calls set_epoch at the start of every epoch. Without
     shuffling, batches are simply sorted by length. Each index is yielded with the epoch, (index, epoch), so
     a dataset can make its augmentation reproducible from (seed, epoch, index).
+
+    Process `rank` of `num_replicas` takes its share of the epoch (see rank_batches): shuffled (training)
+    batches are dealt out whole and padded so every process takes the same number of optimizer steps; sorted
+    (evaluation) items are dealt out one by one without padding, so each is scored exactly once (case B24).
+    `start_batch` (set when resuming mid-epoch) skips this process's first batches of the next iteration.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0,
-                 pool_batches: int = 50, max_total_length: int | None = None):
+                 pool_batches: int = 50, max_total_length: int | None = None, num_replicas: int = 1,
+                 rank: int = 0):
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is not one of the {num_replicas} processes")
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.pool_batches = pool_batches
         self.max_total_length = max_total_length
+        self.num_replicas = num_replicas
+        self.rank = rank
         self.epoch = 0
+        self.start_batch = 0
 
     @property
     def sampler(self) -> "LengthBucketBatchSampler":
@@ -40,15 +55,28 @@ class LengthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        if self.max_total_length is None:
-            return (len(self.lengths) + self.batch_size - 1) // self.batch_size
-        return len(self.batches())
+        return len(self.rank_batches())
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        return iter([[(index, self.epoch) for index in batch] for batch in self.batches()])
+        """A generator: the epoch's order is drawn at the first batch (after Lightning's set_epoch)."""
+        start, self.start_batch = self.start_batch, 0
+        for batch in self.rank_batches()[start:]:
+            yield [(index, self.epoch) for index in batch]
+
+    def rank_batches(self) -> list[list[int]]:
+        """This process's batches of the epoch. Shuffled: every num_replicas-th batch of the common order,
+        which wraps around to its first batches so that all processes get the same count (DDP steps
+        together). Sorted: every num_replicas-th item of the length order, cut into batches; no item twice."""
+        if not self.shuffle:
+            by_length = sorted(range(len(self.lengths)), key=self.lengths.__getitem__)
+            return self.cut(by_length[self.rank :: self.num_replicas])
+        batches = self.batches()
+        padded_count = -(-len(batches) // self.num_replicas) * self.num_replicas
+        padded = [batches[position % len(batches)] for position in range(padded_count)]
+        return padded[self.rank :: self.num_replicas]
 
     def batches(self) -> list[list[int]]:
-        """This epoch's batches of indices, each sorted by length."""
+        """This epoch's batches of indices over all processes, each sorted by length."""
         rng = random.Random(f"{self.seed}/{self.epoch}")
         order = list(range(len(self.lengths)))
         if self.shuffle:
@@ -74,6 +102,33 @@ class LengthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def over_budget(self, num_items: int, longest: int) -> bool:
         return self.max_total_length is not None and num_items * longest > self.max_total_length
+
+
+class ResumableDataLoader(DataLoader):
+    """A loader over a LengthBucketBatchSampler whose position in the epoch Lightning checkpoints.
+
+    Lightning saves the state_dict of a training loader that has one in every checkpoint, and gives it back
+    to load_state_dict when it resumes from a checkpoint written before the epoch ended: the run then goes on
+    with the next batch of the same epoch's order instead of starting the epoch over. Batches are counted as
+    they leave the loader, in the main process (workers load ahead); Lightning fetches no batch ahead from a
+    loader with a length, so the count is the number of batches trained on.
+    """
+
+    batches_done = 0  # batches of the current epoch handed out so far (resumed ones included)
+
+    def __iter__(self) -> Iterator[dict]:
+        """A generator, so the workers start (and the epoch's order is drawn) at the first batch."""
+        self.batches_done = self.batch_sampler.start_batch
+        for batch in super().__iter__():
+            self.batches_done += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.batch_sampler.epoch, "batches_done": self.batches_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batch_sampler.set_epoch(state["epoch"])
+        self.batch_sampler.start_batch = state["batches_done"]
 
 
 def collate_lines(items: list[dict | None]) -> dict:

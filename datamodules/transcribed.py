@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.batching import LengthBucketBatchSampler, collate_lines
+from datamodules.batching import LengthBucketBatchSampler, ResumableDataLoader, collate_lines
 from recog.alphabet import (UNKNOWN_CHAR_POLICIES, UNKNOWN_SYMBOL, Alphabet, find_unknown_characters,
                             format_unknown_report)
 from recog.ctc.loss import min_frames_needed
@@ -176,13 +176,27 @@ class TranscribedDataModule(pl.LightningDataModule):
         return self.splits[split]
 
     def dataloader(self, split: str) -> DataLoader:
+        """Length-bucketed batches of this process's share of the split (all of it outside a distributed
+        run); the training loader can resume mid-epoch. Each loader has its own random generator (it only
+        seeds the workers), so iterating draws nothing from the global ones that dropout uses
+        (recog/resume.py)."""
         dataset = self.dataset(split)
         training = split == "train"
+        num_processes, rank = self.process_share()
         sampler = LengthBucketBatchSampler(self.sample_lengths(self.samples(split)),
                                            self.batch_size if training else self.eval_batch_size,
-                                           shuffle=training, seed=self.seed, max_total_length=self.max_total_length)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_lines,
-                          num_workers=self.num_workers, persistent_workers=False)
+                                           shuffle=training, seed=self.seed, max_total_length=self.max_total_length,
+                                           num_replicas=num_processes, rank=rank)
+        loader_class = ResumableDataLoader if training else DataLoader
+        return loader_class(dataset, batch_sampler=sampler, collate_fn=collate_lines,
+                            num_workers=self.num_workers, persistent_workers=False,
+                            generator=torch.Generator().manual_seed(self.seed))
+
+    def process_share(self) -> tuple[int, int]:
+        """(number of processes, this one's rank) of the trainer's run; (1, 0) without a trainer."""
+        if self.trainer is None:
+            return 1, 0
+        return self.trainer.world_size, self.trainer.global_rank
 
     def train_dataloader(self) -> DataLoader:
         return self.dataloader("train")

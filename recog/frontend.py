@@ -63,6 +63,18 @@ def zero_beyond_lengths(features: torch.Tensor, lengths: torch.Tensor) -> torch.
     return features * inside[:, None, None, :].to(features.dtype)
 
 
+def check_inputs(inputs: torch.Tensor, input_lengths: torch.Tensor, input_height: int, min_input_length: int) -> None:
+    """A front end built for `input_height` rows can read inputs (N, 1, H, W) with lengths (N,)."""
+    if inputs.size(-2) != input_height:
+        raise ConfigError(f"input height is {inputs.size(-2)}, this front end was built for {input_height}")
+    too_short = input_lengths < min_input_length
+    if too_short.any():
+        raise ConfigError(
+            f"input length {int(input_lengths[too_short][0])} is too short: the front end needs at least "
+            f"{min_input_length} columns to produce one frame; pad the input to that width"
+        )
+
+
 class ConvFrontEnd(nn.Module):
     """Blocks of conv 3x3 -> batch norm -> ReLU -> max-pool; pools give the subsampling per axis.
 
@@ -122,15 +134,13 @@ class ConvFrontEnd(nn.Module):
         return length
 
     def forward(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """inputs (N, 1, H, W), input_lengths (N,) -> features (N, W', C * H'), output_lengths (N,)."""
-        if inputs.size(-2) != self.input_height:
-            raise ConfigError(f"input height is {inputs.size(-2)}, this front end was built for {self.input_height}")
-        too_short = input_lengths < self.min_input_length
-        if too_short.any():
-            raise ConfigError(
-                f"input length {int(input_lengths[too_short][0])} is too short: the front end needs at least "
-                f"{self.min_input_length} columns to produce one frame; pad the input to that width"
-            )
+        """inputs (N, 1, H, W), input_lengths (N,) -> features (N, W', C * H'), output_lengths (N,).
+
+        The input checks are left out of a trace (a traced graph cannot raise, and would freeze the branch);
+        an exported model's backend runs the same checks before each call (recog/exported.py).
+        """
+        if not torch.jit.is_tracing():
+            check_inputs(inputs, input_lengths, self.input_height, self.min_input_length)
         lengths = input_lengths
         features = zero_beyond_lengths(inputs, lengths)
         for block in self.blocks:

@@ -62,11 +62,15 @@ class CTCRecognitionModule(pl.LightningModule):
         self.log(f"{stage}/loss", result.loss, prog_bar=True, batch_size=size)
         self.log(f"{stage}/infeasible", float(result.num_infeasible), reduce_fx="sum", on_step=False,
                  on_epoch=True, batch_size=size)
-        self.log(f"{stage}/skipped", float(batch["num_skipped"]), reduce_fx="sum", on_step=False,
-                 on_epoch=True, batch_size=max(size, 1))
         return result.loss, log_probs, output_lengths
 
+    def _log_skipped(self, batch: dict, stage: str) -> None:
+        """Unreadable samples of the epoch (dropped by collate_lines), summed over batches and processes."""
+        self.log(f"{stage}/skipped", float(batch["num_skipped"]), reduce_fx="sum", on_step=False,
+                 on_epoch=True, batch_size=max(len(batch["ids"]), 1), sync_dist=True)
+
     def training_step(self, batch: dict, batch_index: int):
+        self._log_skipped(batch, "train")
         if not batch["ids"]:
             return None  # every image of the batch was unreadable; logged by the dataset
         loss, _, _ = self._loss(batch, "train")
@@ -76,6 +80,7 @@ class CTCRecognitionModule(pl.LightningModule):
         self.val_counts = ErrorCounts()
 
     def validation_step(self, batch: dict, batch_index: int) -> None:
+        self._log_skipped(batch, "val")
         if not batch["ids"]:
             return
         _, log_probs, output_lengths = self._loss(batch, "val")

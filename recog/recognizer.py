@@ -1,15 +1,21 @@
-"""A trained recognizer for inference: checkpoint -> preprocessing + model + decoder -> text."""
+"""A trained recognizer for inference: checkpoint (or exported model) -> preprocessing + model + decoder -> text.
+
+The Recognizer calls a backend for the forward pass: `ModuleBackend` for a checkpoint, or an exported model's
+(recog/exported.py), so batching, windows, decoding and alignment are the same whichever file holds the model.
+"""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
 from recog.alignment import FrameGeometry, LineAlignment, align_line
+from recog.decoding import build_decoder
 from recog.errors import RecogError
+from recog.exported import ExportedBackend, ModelInfo, exported_format, load_exported
 from recog.lightning_module import CTCRecognitionModule
-from recog.text import TextNormalizer
 from recog.windows import plan_windows
 
 
@@ -47,6 +53,32 @@ def load_module(path: str | Path, device: str = "auto") -> CTCRecognitionModule:
     return module.to(target).eval()
 
 
+class ModuleBackend:
+    """A checkpoint's module as a backend: `info`, `device`, `backend(inputs, input_lengths)`."""
+
+    def __init__(self, module: CTCRecognitionModule):
+        self.module = module
+        self.info = ModelInfo.of_module(module)
+
+    @property
+    def device(self) -> torch.device:
+        return self.module.device
+
+    def __call__(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.module(inputs, input_lengths)
+
+
+def load_backend(path: str | Path, device: str = "auto") -> ModuleBackend | ExportedBackend:
+    """A recog checkpoint, or a model written by recog-export (told apart by recog/exported.py)."""
+    file_format = exported_format(path)
+    if file_format is None:
+        return ModuleBackend(load_module(path, device))
+    if device != "auto" and choose_device(device).type != "cpu":
+        raise CheckpointError(f"{path}: an exported model runs on the CPU (where it was traced and checked); "
+                              "use --device cpu, or the checkpoint to run on a GPU")
+    return load_exported(path, file_format)
+
+
 class Recognition(NamedTuple):
     """A batch through the model: the texts and the frame-level outputs they were decoded from."""
 
@@ -67,31 +99,43 @@ class Recognizer:
     whatever the length; at most `batch_size` inputs or windows go through the model at once.
     """
 
-    def __init__(self, module: CTCRecognitionModule, batch_size: int = 16, window: int = 3000, context: int = 200):
-        self.module = module
-        self.preprocessor = module.preprocessor
-        self.normalizer = TextNormalizer.from_dict(module.hparams.normalizer)
+    def __init__(self, backend: ModuleBackend | ExportedBackend, batch_size: int = 16, window: int = 3000,
+                 context: int = 200):
+        self.backend = backend
+        self.info = backend.info
+        self.alphabet = backend.info.alphabet
+        self.preprocessor = backend.info.preprocessor
+        self.normalizer = backend.info.normalizer
         self.batch_size = batch_size
         self.window = window
         self.context = context
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", **settings) -> "Recognizer":
-        return cls(load_module(path, device), **settings)
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", decoder=None, **settings) -> "Recognizer":
+        """From a checkpoint or a model written by recog-export; `decoder`: a conf/decoder/ config (None: best
+        path, the decoder training validates with)."""
+        recognizer = cls(load_backend(path, device), **settings)
+        if decoder is not None:
+            recognizer.use_decoder(decoder)
+        return recognizer
+
+    def use_decoder(self, config) -> None:
+        """Decode with a conf/decoder/ config (greedy, beam, beam_word_lm, ...) built for this model's alphabet."""
+        self.info = replace(self.info, decoder=build_decoder(config, self.alphabet))
 
     @property
     def device(self) -> torch.device:
-        return self.module.device
+        return self.backend.device
 
     @property
     def stride(self) -> int:
-        return self.module.model.frontend.width_stride
+        return self.info.width_stride
 
     @torch.inference_mode()
     def run(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> Recognition:
         """inputs (N, 1, H, W) zero-padded, input_lengths (N,) -> texts with their log-probs, in one pass."""
-        log_probs, output_lengths = self.module(inputs.to(self.device), input_lengths.to(self.device))
-        return Recognition(self.module.decode(log_probs, output_lengths), log_probs, output_lengths)
+        log_probs, output_lengths = self.backend(inputs.to(self.device), input_lengths.to(self.device))
+        return Recognition(self.info.decode(log_probs, output_lengths), log_probs, output_lengths)
 
     def recognize(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> list[str]:
         """inputs (N, 1, H, W) zero-padded, input_lengths (N,) -> one text per sample."""
@@ -106,14 +150,14 @@ class Recognizer:
         for first in range(0, len(pieces), self.batch_size):
             chunk = pieces[first : first + self.batch_size]
             inputs, lengths = pad_batch([tensors[row][..., w.start : w.end] for row, w in chunk])
-            log_probs, output_lengths = self.module(inputs.to(self.device), lengths.to(self.device))
+            log_probs, output_lengths = self.backend(inputs.to(self.device), lengths.to(self.device))
             for column, (row, window) in enumerate(chunk):
                 local = log_probs[: int(output_lengths[column]), column]  # (T_w, C)
                 offset = window.first_frame(self.stride)
                 end = None if window.keep_end is None else window.keep_end - offset
                 frames[row].append(local[window.keep_start - offset : end])
         log_probs, output_lengths = pad_frames([torch.cat(pieces) for pieces in frames])
-        return Recognition(self.module.decode(log_probs, output_lengths), log_probs, output_lengths)
+        return Recognition(self.info.decode(log_probs, output_lengths), log_probs, output_lengths)
 
     def frame_geometry(self, source) -> FrameGeometry:
         """How this model's output frames map onto a source (original image, or waveform)."""
@@ -122,7 +166,7 @@ class Recognizer:
     def align(self, recognition: Recognition, index: int, source) -> LineAlignment:
         """Characters and words of sample `index`'s text, in the units of its source (pixels or seconds)."""
         return align_line(recognition.sample_log_probs(index).cpu(), recognition.texts[index],
-                          self.module.alphabet, self.frame_geometry(source))
+                          self.alphabet, self.frame_geometry(source))
 
 
 def pad_batch(tensors: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

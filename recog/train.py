@@ -17,9 +17,12 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig
+from pytorch_lightning.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+from pytorch_lightning.utilities import rank_zero_only
 
 from recog.config import CONFIG_DIR, to_plain
 from recog.errors import ConfigError, exit_on_user_error
@@ -28,6 +31,8 @@ from recog.plots import plot_training_curves
 from recog.recognizer import load_module
 
 log = logging.getLogger("recog.train")
+# Faults training went past, into metrics.json: unreadable samples of the last epoch, non-finite steps skipped.
+FAULT_COUNTS = ("train/skipped", "train/nonfinite_skipped")
 
 
 def build_module(cfg: DictConfig, datamodule, pretrained: CTCRecognitionModule | None) -> CTCRecognitionModule:
@@ -90,18 +95,29 @@ def report_infeasible(datamodule, module: CTCRecognitionModule, run_dir: Path) -
                     lines[:5])
 
 
+def fit_progress(trainer: pl.Trainer) -> tuple[int, int, torch.Tensor | None]:
+    """(epochs, steps, best validation CER) of the fit. Under ddp_spawn the fit ran in worker processes that
+    send back only the best checkpoint's path and the metrics, so these are read from the last checkpoint."""
+    best = trainer.checkpoint_callback
+    if not isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):
+        return trainer.current_epoch, trainer.global_step, best.best_model_score
+    last = torch.load(Path(best.dirpath) / "last.ckpt", map_location="cpu", weights_only=False)
+    epochs = last["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+    return epochs, last["global_step"], last["callbacks"][best.state_key]["best_model_score"]
+
+
 def summarise(trainer: pl.Trainer, run_dir: Path, started: float) -> dict:
-    checkpoint = trainer.checkpoint_callback
-    best_score = checkpoint.best_model_score
+    epochs, steps, best_score = fit_progress(trainer)
     summary = {
-        "best_checkpoint": checkpoint.best_model_path,
+        "best_checkpoint": trainer.checkpoint_callback.best_model_path,
         "best_val_cer": float(best_score) if best_score is not None else None,
-        "epochs": trainer.current_epoch,
-        "steps": trainer.global_step,
+        "epochs": epochs,
+        "steps": steps,
         "minutes": round((time.time() - started) / 60, 2),
         "run_dir": str(run_dir),
     }
-    summary.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+    summary.update({k: float(v) for k, v in trainer.callback_metrics.items()
+                    if k.startswith("val/") or k in FAULT_COUNTS})
     (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     metrics_csv = next(run_dir.glob("csv/**/metrics.csv"), None)
     if metrics_csv is not None:
@@ -117,10 +133,12 @@ def main(cfg: DictConfig) -> float | None:
     pl.seed_everything(cfg.seed, workers=True)
     pretrained = load_module(to_absolute_path(cfg.init_from), device="cpu") if cfg.init_from else None
     datamodule = prepare_data(cfg, pretrained)
-    datamodule.alphabet.to_file(run_dir / "alphabet.txt")
     module = build_module(cfg, datamodule, pretrained)
     check_min_length(datamodule.preprocessor, module.model)
-    report_infeasible(datamodule, module, run_dir)
+    first_process = rank_zero_only.rank == 0  # DDP relaunches this script once per extra device
+    if first_process:
+        datamodule.alphabet.to_file(run_dir / "alphabet.txt")
+        report_infeasible(datamodule, module, run_dir)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
@@ -128,10 +146,18 @@ def main(cfg: DictConfig) -> float | None:
     if ckpt_path and not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint to resume from")
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    if not trainer.is_global_zero:
+        return None
     summary = summarise(trainer, run_dir, started)
-    log.info("done in %.1f min: best val CER %s, checkpoint %s", summary["minutes"],
-             summary["best_val_cer"], summary["best_checkpoint"])
+    log.info("done in %.1f min: best val CER %s, checkpoint %s; unreadable samples skipped in the last epoch: "
+             "%s train, %s val; non-finite steps skipped: %s", summary["minutes"], summary["best_val_cer"],
+             summary["best_checkpoint"], *(fault_count(summary, key)
+                                           for key in ("train/skipped", "val/skipped", "train/nonfinite_skipped")))
     return summary["best_val_cer"]  # the value a Hydra sweeper optimises
+
+
+def fault_count(summary: dict, key: str) -> str:
+    return str(int(summary[key])) if key in summary else "n/a"
 
 
 if __name__ == "__main__":

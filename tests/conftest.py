@@ -5,6 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RECOG_SHARED", REPO_ROOT.parent / "shared"))
@@ -21,3 +23,10 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def cases_dir() -> Path:
     return shared_path("cases")
+
+
+def save_checkpoint(module: pl.LightningModule, path: Path) -> Path:
+    """Save a module as recog-train saves one (hyperparameters + weights), without training it."""
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+                "pytorch-lightning_version": pl.__version__}, path)
+    return path

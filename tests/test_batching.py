@@ -1,7 +1,7 @@
 import torch
 from torch.utils.data import DataLoader
 
-from datamodules.batching import LengthBucketBatchSampler, collate_lines
+from datamodules.batching import LengthBucketBatchSampler, ResumableDataLoader, collate_lines
 
 
 def test_every_index_once_and_similar_lengths_together():
@@ -77,3 +77,57 @@ def test_budget_holds_with_shuffling_and_every_index_once():
     assert sorted(index for batch in batches for index, _ in batch) == list(range(200))
     for batch in batches:
         assert len(batch) <= 16 and len(batch) * max(lengths[i] for i, _ in batch) <= 400
+
+
+def indices(batches) -> list[list[int]]:
+    return [[index for index, _ in batch] for batch in batches]
+
+
+def test_evaluation_shards_deal_out_each_item_once():
+    """Case B24: 5 utterances on 2 processes are split 3 + 2, never padded to 3 + 3."""
+    lengths = [50, 10, 40, 20, 30]  # by length: 1, 3, 4, 2, 0
+    shards = [indices(LengthBucketBatchSampler(lengths, batch_size=2, shuffle=False, num_replicas=2, rank=rank))
+              for rank in (0, 1)]
+    assert shards == [[[1, 4], [0]], [[3, 2]]]
+
+
+def test_training_shards_take_the_same_number_of_batches():
+    """7 batches on 2 processes: 4 each, the 8th wrapping around to the first; together every batch."""
+    lengths = [(i * 37) % 101 for i in range(50)]
+    whole = LengthBucketBatchSampler(lengths, batch_size=8, shuffle=True, seed=2)
+    shards = [LengthBucketBatchSampler(lengths, batch_size=8, shuffle=True, seed=2, num_replicas=2, rank=rank)
+              for rank in (0, 1)]
+    batches = whole.batches()
+    assert len(batches) == 7 and [len(shard) for shard in shards] == [4, 4]
+    assert indices(shards[0]) == batches[0::2] and indices(shards[1]) == batches[1::2] + [batches[0]]
+
+
+class KeyEcho(torch.utils.data.Dataset):
+    """Items are the (index, epoch) keys they are asked for."""
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[int, int]:
+        return key
+
+
+def test_a_resumed_loader_goes_on_at_the_next_batch_of_the_same_epoch():
+    lengths = [(i * 37) % 101 for i in range(40)]
+
+    def loader() -> ResumableDataLoader:
+        sampler = LengthBucketBatchSampler(lengths, batch_size=4, shuffle=True, seed=5)
+        return ResumableDataLoader(KeyEcho(), batch_sampler=sampler, collate_fn=lambda items: items)
+
+    uninterrupted = loader()
+    uninterrupted.batch_sampler.set_epoch(3)
+    expected = list(uninterrupted)
+    interrupted = loader()
+    interrupted.batch_sampler.set_epoch(3)
+    iterator = iter(interrupted)
+    first = [next(iterator) for _ in range(4)]
+    state = interrupted.state_dict()
+    assert state == {"epoch": 3, "batches_done": 4}
+    resumed = loader()
+    resumed.load_state_dict(state)
+    rest = list(resumed)
+    assert first + rest == expected and len(resumed) == 10
+    assert resumed.state_dict() == {"epoch": 3, "batches_done": 10}
+    assert list(resumed) == expected  # the skip applies once; the next pass is a whole epoch again

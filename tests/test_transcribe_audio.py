@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import soundfile
 import torch
 
@@ -16,7 +15,7 @@ from recog.lightning_module import CTCRecognitionModule
 from recog.recognizer import Recognizer
 from recog.transcribe import main as transcribe
 from recog.windows import plan_windows
-from tests.conftest import shared_path
+from tests.conftest import save_checkpoint, shared_path
 
 TINY_SPEECH_MODEL = {"_target_": "recog.model.CTCRecognizer", "channels": [4, 4], "pools": [[2, 2], [2, 2]],
                      "hidden_size": 8, "num_layers": 1, "dropout": 0.0}
@@ -29,10 +28,7 @@ def speech_checkpoint(tmp_path_factory) -> str:
     module = CTCRecognitionModule(model=TINY_SPEECH_MODEL, alphabet=list(ENGLISH_SPEECH_SYMBOLS),
                                   preprocessing=AudioPreprocessor(n_mels=40).to_dict(),
                                   normalizer={"uppercase": True})
-    path = tmp_path_factory.mktemp("speech") / "speech.ckpt"
-    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
-                "pytorch-lightning_version": pl.__version__}, path)
-    return str(path)
+    return str(save_checkpoint(module, tmp_path_factory.mktemp("speech") / "speech.ckpt"))
 
 
 def noise(seconds: float, rate: int, seed: int = 0) -> np.ndarray:

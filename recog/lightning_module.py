@@ -18,6 +18,7 @@ from recog.ctc.loss import ctc_loss
 from recog.decoding import GreedyDecoder
 from recog.inputs import preprocessor_from_dict
 from recog.metrics import ErrorCounts, corpus_error_counts
+from recog.optimization import adamw_with_schedule
 from recog.text import TextNormalizer
 
 log = logging.getLogger(__name__)
@@ -97,17 +98,8 @@ class CTCRecognitionModule(pl.LightningModule):
         self.log("val/wer", counts.wer, prog_bar=True)
 
     def configure_optimizers(self):
-        settings = {"lr": 3e-3, "weight_decay": 0.01, **(self.hparams.optimizer or {})}
-        optimizer = torch.optim.AdamW(self.parameters(), **settings)
-        scheduler = dict(self.hparams.scheduler or {"name": "onecycle"})
-        if scheduler.pop("name") == "constant":
-            return optimizer
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=settings["lr"], total_steps=int(self.trainer.estimated_stepping_batches),
-            pct_start=scheduler.get("warmup_fraction", 0.1), anneal_strategy="cos",
-            div_factor=scheduler.get("div_factor", 10.0), final_div_factor=scheduler.get("final_div_factor", 100.0),
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return adamw_with_schedule(self.parameters(), self.hparams.optimizer, self.hparams.scheduler,
+                                   int(self.trainer.estimated_stepping_batches))
 
     def initialise_from(self, pretrained: "CTCRecognitionModule") -> None:
         """Fine-tuning: copy a trained model's weights; its alphabet must be a prefix of ours."""

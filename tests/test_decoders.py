@@ -54,7 +54,7 @@ def test_lm_decoder_configs_load_their_model(tmp_path):
 
 
 @pytest.mark.parametrize("name, settings, message", [
-    ("beems", [], r"decoder 'beems' does not exist: choose one of beam, beam_char_lm, beam_word_lm, greedy"),
+    ("beems", [], r"decoder 'beems' does not exist: choose one of beam, beam_char_lm, beam_char_lstm, beam_word_lm, greedy"),
     ("beam_word_lm", [], r"decoder beam_word_lm needs language_model.path: set it, e.g. language_model.path=FILE"),
     ("beam", ["beam_widht=3"], r"decoder beam: Could not override 'decoder.beam_widht'"),
 ])

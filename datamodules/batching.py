@@ -6,7 +6,8 @@ with a budget, before its padded size (items x longest) would exceed `max_total_
 
 In a distributed run every process builds the same epoch order and takes its own share (the sampler shards
 itself; Lightning's DistributedSampler, which pads evaluation with duplicates, is switched off in
-conf/trainer/). A training loader is a ResumableDataLoader, whose position in the epoch goes into checkpoints.
+conf/trainer/). A run resumed from a mid-epoch checkpoint goes on with the next batch of the interrupted epoch
+(`resume_at`, set by the data module from the position it saved in the checkpoint).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import random
 from typing import Iterator, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
 
 class LengthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
@@ -27,7 +28,7 @@ class LengthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
     Process `rank` of `num_replicas` takes its share of the epoch (see rank_batches): shuffled (training)
     batches are dealt out whole and padded so every process takes the same number of optimizer steps; sorted
     (evaluation) items are dealt out one by one without padding, so each is scored exactly once (case B24).
-    `start_batch` (set when resuming mid-epoch) skips this process's first batches of the next iteration.
+    `resume_at` (set when resuming mid-epoch) skips this process's first batches of that epoch, once.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0,
@@ -44,7 +45,7 @@ class LengthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.epoch = 0
-        self.start_batch = 0
+        self.resume_at: tuple[int, int] | None = None  # (epoch, batches of it already trained on)
 
     @property
     def sampler(self) -> "LengthBucketBatchSampler":
@@ -59,7 +60,10 @@ class LengthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         """A generator: the epoch's order is drawn at the first batch (after Lightning's set_epoch)."""
-        start, self.start_batch = self.start_batch, 0
+        start = 0
+        if self.resume_at is not None and self.resume_at[0] == self.epoch:
+            start = self.resume_at[1]
+            self.resume_at = None
         for batch in self.rank_batches()[start:]:
             yield [(index, self.epoch) for index in batch]
 
@@ -102,33 +106,6 @@ class LengthBucketBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def over_budget(self, num_items: int, longest: int) -> bool:
         return self.max_total_length is not None and num_items * longest > self.max_total_length
-
-
-class ResumableDataLoader(DataLoader):
-    """A loader over a LengthBucketBatchSampler whose position in the epoch Lightning checkpoints.
-
-    Lightning saves the state_dict of a training loader that has one in every checkpoint, and gives it back
-    to load_state_dict when it resumes from a checkpoint written before the epoch ended: the run then goes on
-    with the next batch of the same epoch's order instead of starting the epoch over. Batches are counted as
-    they leave the loader, in the main process (workers load ahead); Lightning fetches no batch ahead from a
-    loader with a length, so the count is the number of batches trained on.
-    """
-
-    batches_done = 0  # batches of the current epoch handed out so far (resumed ones included)
-
-    def __iter__(self) -> Iterator[dict]:
-        """A generator, so the workers start (and the epoch's order is drawn) at the first batch."""
-        self.batches_done = self.batch_sampler.start_batch
-        for batch in super().__iter__():
-            self.batches_done += 1
-            yield batch
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.batch_sampler.epoch, "batches_done": self.batches_done}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.batch_sampler.set_epoch(state["epoch"])
-        self.batch_sampler.start_batch = state["batches_done"]
 
 
 def collate_lines(items: list[dict | None]) -> dict:

@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.batching import LengthBucketBatchSampler, ResumableDataLoader, collate_lines
+from datamodules.batching import LengthBucketBatchSampler, collate_lines
 from recog.alphabet import (UNKNOWN_CHAR_POLICIES, UNKNOWN_SYMBOL, Alphabet, find_unknown_characters,
                             format_unknown_report)
 from recog.ctc.loss import min_frames_needed
@@ -63,6 +63,7 @@ class TranscribedDataModule(pl.LightningDataModule):
         self.normalizer = TextNormalizer.from_dict(normalizer)
         self.on_bad_sample = on_bad_sample
         self.seed = seed
+        self.resume_position: tuple[int, int] | None = None  # from a checkpoint: see state_dict
         self.max_total_length: int | None = None  # padded length budget per batch (sum over the batch)
         self.base_alphabet: Alphabet | None = None
         self.alphabet: Alphabet | None = None
@@ -177,9 +178,9 @@ class TranscribedDataModule(pl.LightningDataModule):
 
     def dataloader(self, split: str) -> DataLoader:
         """Length-bucketed batches of this process's share of the split (all of it outside a distributed
-        run); the training loader can resume mid-epoch. Each loader has its own random generator (it only
-        seeds the workers), so iterating draws nothing from the global ones that dropout uses
-        (recog/resume.py)."""
+        run); after a resume, the training loader starts where the checkpoint left off (see state_dict). Each
+        loader has its own random generator (it only seeds the workers), so iterating draws nothing from the
+        global ones that dropout uses (recog/resume.py)."""
         dataset = self.dataset(split)
         training = split == "train"
         num_processes, rank = self.process_share()
@@ -187,10 +188,33 @@ class TranscribedDataModule(pl.LightningDataModule):
                                            self.batch_size if training else self.eval_batch_size,
                                            shuffle=training, seed=self.seed, max_total_length=self.max_total_length,
                                            num_replicas=num_processes, rank=rank)
-        loader_class = ResumableDataLoader if training else DataLoader
-        return loader_class(dataset, batch_sampler=sampler, collate_fn=collate_lines,
-                            num_workers=self.num_workers, persistent_workers=False,
-                            generator=torch.Generator().manual_seed(self.seed))
+        if training and self.resume_position is not None:
+            epoch, sampler.resume_at = self.resume_position[0], self.resume_position
+            sampler.set_epoch(epoch)
+            self.resume_position = None
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_lines, num_workers=self.num_workers,
+                          persistent_workers=False, generator=torch.Generator().manual_seed(self.seed))
+
+    def state_dict(self) -> dict:
+        """The position in training, which Lightning saves in every checkpoint: (epoch, batches of it already
+        trained on). A checkpoint written at an epoch's end points to the start of the next epoch.
+
+        Restored by load_state_dict before the training loader is built, which then starts there: the epoch's
+        order is drawn from (seed, epoch), so the batches it skips are exactly those trained on. (The loader
+        must know before it is built: Lightning starts iterating it, and its worker processes prefetch
+        batches, before it restores the loop state; and the loader cannot count the batches trained on
+        itself, since Lightning fetches one batch ahead.)"""
+        if self.trainer is None:
+            return {}
+        epoch = self.trainer.current_epoch
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if done >= self.trainer.num_training_batches:
+            epoch, done = epoch + 1, 0
+        return {"epoch": epoch, "batches_done": done}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            self.resume_position = (state["epoch"], state["batches_done"])
 
     def process_share(self) -> tuple[int, int]:
         """(number of processes, this one's rank) of the trainer's run; (1, 0) without a trainer."""

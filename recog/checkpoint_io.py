@@ -4,7 +4,8 @@ Lightning's own writer opens the target file and writes into it (inside an fsspe
 temporary file lies in the system's temporary folder, from which a move across file systems is a copy), so
 a kill in the middle can leave a truncated last.ckpt. Here the checkpoint goes to a temporary file in the
 same folder, is flushed to disk, and then replaces the target with os.replace, which is atomic on one file
-system: the target is always either the old checkpoint or the new one, whole.
+system: the target is always either the old checkpoint or the new one, whole. A temporary file left by a killed
+writer is removed by the next successful save of the same target.
 """
 from __future__ import annotations
 
@@ -33,3 +34,5 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
+        for left_by_a_killed_writer in path.parent.glob(f".{path.name}.*.tmp"):
+            left_by_a_killed_writer.unlink(missing_ok=True)

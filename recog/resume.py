@@ -1,7 +1,7 @@
 """Exact resume: the random number streams of training travel in the checkpoint.
 
-Lightning checkpoints the weights, optimizer, scheduler, step counters and (through
-datamodules.batching.ResumableDataLoader) the position in the epoch, but not the random generators. Data
+Lightning checkpoints the weights, optimizer, scheduler, step counters and (as the data module's state, see
+TranscribedDataModule.state_dict) the position in the epoch, but not the random generators. Data
 augmentation needs none (it is seeded by seed/epoch/index), so what is left is the model's own randomness:
 dropout masks, drawn from the global generators. RandomStateCheckpoint saves every process's generator
 states and puts them back just before the first training step after a resume, so the resumed run draws the
@@ -21,7 +21,11 @@ log = logging.getLogger(__name__)
 
 
 def collect_random_states() -> dict:
-    states = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    """The generator states as tensors, tuples and numbers only, so that the checkpoint still loads with
+    torch.load(weights_only=True), as Lightning loads it (no numpy arrays)."""
+    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(),
+              "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached_gaussian)}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -30,7 +34,8 @@ def collect_random_states() -> dict:
 def restore_random_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
     random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    kind, keys, position, has_gauss, cached_gaussian = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian))
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
 

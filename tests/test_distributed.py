@@ -14,7 +14,7 @@ from torch import nn
 from datamodules.transcribed import TranscribedDataModule
 from recog.images import ImagePreprocessor
 from recog.lightning_module import CTCRecognitionModule
-from tests.test_end_to_end import TINY_MODEL, run, synthetic_data
+from tests.conftest import TINY_MODEL, run, synthetic_data
 
 # Case B24: 5 validation utterances, 14 reference words, one wrong word ("e" read as "a"): WER 1/14. Scoring
 # any utterance twice changes it (a padded 6th utterance of 2 or 3 words gives 1/16, 2/16, 1/17 or 2/17).

@@ -6,7 +6,6 @@ import csv
 import json
 import math
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,21 +13,7 @@ import pytest
 from PIL import Image
 
 from recog import transcribe
-from tests.conftest import REPO_ROOT, shared_path
-
-TINY_MODEL = ["model.hidden_size=16", "model.num_layers=1", "model.channels=[4,8,8,8]"]
-
-
-def run(command: list[str], cwd: Path = REPO_ROOT, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
-    return result
-
-
-def synthetic_data(cache: Path) -> list[str]:
-    return [f"data.cache_dir={cache}", "data.num_lines=40", "data.num_workers=0", "data.batch_size=8"]
-
+from tests.conftest import TINY_MODEL, run, shared_path, synthetic_data
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> dict:

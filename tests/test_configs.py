@@ -38,6 +38,7 @@ def test_the_speech_demo_is_evaluated_on_the_data_it_was_trained_with():
     trained.pop("seed"), evaluated.pop("seed")
     assert trained == evaluated
     assert trained["speakers"] == {"train": 140, "dev": 8, "test": 8}
+    assert trained["num_workers"] == 0 and trained["feature_cache_mb"] > 0
 
 
 def test_the_lm_trainer_config_composes():

@@ -97,7 +97,7 @@ def test_spec_augment_time_masks_stay_inside_a_short_utterance():
 @pytest.mark.parametrize("factor, samples, frames", [(1.1, 14546, 91), (0.9, 17778, 112)])
 def test_speed_perturbation_shortens_or_lengthens_exactly(factor, samples, frames):
     # 1 s at 16 kHz: ceil(16000 / factor) samples; frames 1 + samples // 160 (101 unperturbed)
-    perturbed = SpeedPerturbation((factor,), 16000)(torch.zeros(16000), "seed")
+    perturbed = SpeedPerturbation((factor,), 16000)(torch.zeros(16000), factor)
     assert len(perturbed) == samples == math.ceil(16000 / factor)
     assert AudioPreprocessor().feature_length(len(perturbed)) == frames
 
@@ -105,7 +105,7 @@ def test_speed_perturbation_shortens_or_lengthens_exactly(factor, samples, frame
 @pytest.mark.parametrize("factor", [0.9, 1.1])
 def test_speed_perturbation_scales_the_pitch_with_the_tempo(factor):
     time = torch.arange(16000) / 16000
-    perturbed = SpeedPerturbation((factor,), 16000)(torch.sin(2 * math.pi * 1000 * time), "seed")
+    perturbed = SpeedPerturbation((factor,), 16000)(torch.sin(2 * math.pi * 1000 * time), factor)
     peak_hz = torch.fft.rfft(perturbed).abs().argmax().item() * 16000 / len(perturbed)
     assert peak_hz == pytest.approx(1000 * factor, abs=1.0)
 
@@ -162,3 +162,35 @@ def test_real_librispeech_utterance():
     frames = module.preprocessor.num_frames(soundfile.info(str(utterance.audio_path)).frames)
     assert batch["images"].shape == (1, 1, 80, frames) and batch["widths"].tolist() == [frames]
     assert module.alphabet.decode(batch["targets"][0].tolist()) == utterance.text
+
+
+def test_the_feature_cache_gives_the_same_items_and_reads_each_file_once_per_speed(corpus, monkeypatch):
+    settings = {"speed_perturb": [0.9, 1.0, 1.1], "spec_augment": {"freq_masks": 1, "freq_width": 5,
+                                                                    "time_masks": 1, "time_width": 5}}
+    plain, cached = datamodule(corpus, **settings), datamodule(corpus, num_workers=0, feature_cache_mb=64, **settings)
+    keys = [(split, index, epoch) for epoch in range(6) for split in ("train", "val")
+            for index in range(len(plain.dataset(split)))]
+    expected = [plain.dataset(split)[(index, epoch)]["image"] for split, index, epoch in keys]
+    reads = []
+    read = type(cached.preprocessor).read
+    monkeypatch.setattr(type(cached.preprocessor), "read", lambda self, path: reads.append(path) or read(self, path))
+    got = [cached.dataset(split)[(index, epoch)]["image"] for split, index, epoch in keys]
+    assert all(torch.equal(a, b) for a, b in zip(got, expected))  # SpecAugment drawn anew on clean features
+    factors = {(path, cached.speed_perturbation.factor(f"0/{epoch}/{index}"))
+               for index, path in enumerate(u.audio_path for u in cached.dataset("train").samples)
+               for epoch in range(6)}
+    assert len(reads) == len(factors) + 1  # each (training file, speed) once, and the validation file
+    assert cached.feature_cache.held_bytes == sum(f.numel() * 4 for f in cached.feature_cache.features.values())
+
+
+def test_the_feature_cache_stops_growing_at_its_budget(corpus):
+    cached = datamodule(corpus, num_workers=0, feature_cache_mb=0.01)  # 10 KiB: the first utterance or two
+    for index in range(len(cached.dataset("train"))):
+        cached.dataset("train")[(index, 0)]
+    assert 0 < cached.feature_cache.held_bytes <= 0.01 * 2**20
+    assert len(cached.feature_cache.features) < len(cached.dataset("train"))
+
+
+def test_the_feature_cache_needs_the_data_loaded_in_the_training_process(corpus):
+    with pytest.raises(ConfigError, match="data.feature_cache_mb=64 needs data.num_workers=0"):
+        datamodule(corpus, num_workers=1, feature_cache_mb=64)

@@ -32,6 +32,11 @@ class LineSample:
     writer: str | None = None
     size: tuple[int, int] | None = None  # (width, height) of the original image, for batching by width
 
+    @property
+    def input_path(self) -> Path:
+        """The file the model reads (every sample type has one: see Utterance)."""
+        return self.image_path
+
 
 @dataclass(frozen=True)
 class LineImageLoader:

@@ -25,6 +25,11 @@ class Utterance:
     subset: str | None = None  # the corpus part it came from, e.g. "dev-clean", so results can be kept apart
     duration: float | None = None  # seconds, from the header; None if the header cannot be read
 
+    @property
+    def input_path(self) -> Path:
+        """The file the model reads (every sample type has one: see LineSample)."""
+        return self.audio_path
+
 
 def header_duration(path: Path) -> float | None:
     """Duration in seconds from the audio header, or None if the file is missing or not readable audio."""

@@ -4,10 +4,11 @@
     recog-check data=iam data.root=/data/IAM data.splits.train=tr.lst data.splits.val=va.lst
 
 Every sample of every split of the configured data module is checked for three problems:
-- unreadable: the image cannot be decoded (each image is decoded in full; a readable header is not enough);
+- unreadable: the image or audio file cannot be decoded (each file is decoded in full; a readable header is not
+  enough);
 - unknown characters: its transcript has characters outside the alphabet (data.alphabet, or the one built
   from the training transcripts), whatever data.unknown_chars will do with them;
-- infeasible: the model's output length for the image, from the configured front end's length arithmetic
+- infeasible: the model's output length for the input, from the configured front end's length arithmetic
   (no trained model needed), is below |l| + adjacent repeats, so CTC cannot emit the transcript (case B01).
 The problems are printed as a table and written to check.tsv in the run folder; the exit status is 1 if
 there are any, 0 otherwise.
@@ -28,10 +29,9 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from datamodules.line_images import LineImageDataModule, LineSample
+from datamodules.transcribed import TranscribedDataModule
 from recog.config import CONFIG_DIR
-from recog.errors import exit_on_user_error
-from recog.images import ImageReadError, load_grayscale
+from recog.errors import InputReadError, exit_on_user_error
 from recog.recognizer import load_module
 from recog.train import build_module, prepare_data
 
@@ -53,19 +53,19 @@ def lenient_data_settings(cfg: DictConfig) -> dict:
     return {"on_bad_sample": "skip", "unknown_chars": "skip" if unknown_chars == "fail" else unknown_chars}
 
 
-def unreadable_samples(splits: dict[str, list[LineSample]]) -> list[Problem]:
-    """Decode every image in full; one problem per image that fails."""
+def unreadable_samples(splits: dict[str, list], preprocessor) -> list[Problem]:
+    """Decode every input file (image or audio) in full; one problem per file that fails."""
     samples = [(split, sample) for split, split_samples in splits.items() for sample in split_samples]
     problems = []
-    for split, sample in tqdm(samples, desc="decoding images", unit="image"):
+    for split, sample in tqdm(samples, desc="decoding inputs", unit="file"):
         try:
-            load_grayscale(sample.image_path)
-        except ImageReadError as error:
+            preprocessor.read(sample.input_path)
+        except InputReadError as error:
             problems.append(Problem(split, sample.id, "unreadable", str(error)))
     return problems
 
 
-def unknown_character_samples(datamodule: LineImageDataModule) -> list[Problem]:
+def unknown_character_samples(datamodule: TranscribedDataModule) -> list[Problem]:
     """The data module's findings, one problem per line listing all its unknown characters."""
     per_line: dict[tuple[str, str], list[str]] = {}
     for split, by_character in datamodule.unknown_characters.items():
@@ -76,7 +76,7 @@ def unknown_character_samples(datamodule: LineImageDataModule) -> list[Problem]:
             for (split, line_id), characters in per_line.items()]
 
 
-def infeasible_samples(datamodule: LineImageDataModule,
+def infeasible_samples(datamodule: TranscribedDataModule,
                        output_lengths: Callable[[torch.Tensor], torch.Tensor]) -> list[Problem]:
     return [Problem(split, sample.id, "infeasible",
                     f"{sample.num_frames} output frames < {sample.frames_needed} needed for the transcript")
@@ -104,7 +104,7 @@ def check_data(cfg: DictConfig) -> tuple[list[Problem], int]:
     datamodule = prepare_data(cfg, pretrained, stage=None, **lenient_data_settings(cfg))
     splits = datamodule.read_splits()
     module = build_module(cfg, datamodule, pretrained)
-    problems = (unreadable_samples(splits) + unknown_character_samples(datamodule)
+    problems = (unreadable_samples(splits, datamodule.preprocessor) + unknown_character_samples(datamodule)
                 + infeasible_samples(datamodule, module.model.output_lengths))
     split_order = {split: position for position, split in enumerate(splits)}
     problems.sort(key=lambda problem: (split_order.get(problem.split, len(split_order)), problem.id))

@@ -67,7 +67,7 @@ def test_check_lists_every_problem_by_split_and_id(tmp_path):
     table = lines[lines.index("split  id          problem             detail"):]
     assert table[1].split()[:3] == ["train", "x01-000-01", "infeasible"]
     assert table[-1].startswith("3 problems in 3 of 6 samples")
-    assert "decoding images" in result.stderr and "Traceback" not in result.stderr
+    assert "decoding inputs" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_clean_data_has_no_problems(tmp_path):
@@ -81,3 +81,22 @@ def test_clean_data_has_no_problems(tmp_path):
     (root / "val.lst").write_text("x01-000-01\n")  # B01 in the validation split
     assert check_data(cfg) == ([Problem("val", "x01-000-01", "infeasible",
                                         "3 output frames < 4 needed for the transcript")], 3)
+
+
+def test_b16_recog_check_lists_the_corrupt_audio_files_of_a_speech_corpus(cases_dir, tmp_path):
+    """Case B16 in training data: each bad file is listed as unreadable with its reason; the good ones pass."""
+    import soundfile
+    good = tmp_path / "good.wav"
+    soundfile.write(good, np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 16000)
+    rows = [(good, "A GOOD ONE")] + [(cases_dir / f"B16_{name}.wav", "A BAD ONE")
+                                      for name in ("empty_file", "zero_frames", "truncated")]
+    manifest = tmp_path / "train.tsv"
+    manifest.write_text("path\ttext\n" + "".join(f"{path}\t{text}\n" for path, text in rows))
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["data=audio_manifest", "model=speech", f"data.manifests.train={manifest}",
+                                          f"data.manifests.val={manifest}", f"hydra.run.dir={tmp_path}"])
+    problems, checked = check_data(cfg)
+    unreadable = sorted((p.split, Path(p.detail.split(":")[0]).name) for p in problems if p.problem == "unreadable")
+    assert checked == 8
+    assert unreadable == sorted((split, f"B16_{name}.wav") for split in ("train", "val")
+                                for name in ("empty_file", "truncated", "zero_frames"))

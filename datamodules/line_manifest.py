@@ -56,6 +56,9 @@ def read_manifest(path: Path) -> list[LineSample]:
 
 
 def read_gt_pairs(root: Path) -> list[LineSample]:
+    if not root.is_dir():
+        raise ManifestFormatError(f"{root}: no such folder; set data.root to the folder of the line images "
+                                  "(with manifest.tsv, or name.gt.txt beside each name.png)")
     samples = []
     for gt_file in sorted(root.rglob("*.gt.txt")):
         stem = gt_file.name[: -len(".gt.txt")]

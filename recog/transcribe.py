@@ -52,7 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="files (or windows of long files) read by the model at once")
     parser.add_argument("--device", default="auto", help="auto (GPU if available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--decoder", metavar="NAME",
-                        help="a decoder of conf/decoder/: greedy (the default), beam, beam_word_lm, beam_char_lm")
+                        help="a decoder of conf/decoder/: greedy (the default), beam, beam_word_lm, beam_char_lm, "
+                             "beam_char_lstm")
     parser.add_argument("--decoder-set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting of the decoder, as recog-eval's decoder.KEY=VALUE (repeatable), e.g. "
                              "--decoder-set language_model.path=lm.arpa --decoder-set alpha=0.5")

@@ -31,6 +31,8 @@ import torch
 from recog.alphabet import Alphabet
 from recog.decoding import beam_search
 from recog.decoding.language_models import word_ngram
+from recog.decoding.lexicon import LexiconScorer
+from recog.decoding.ngram import SPECIAL_TOKENS, read_arpa
 from recog.metrics import corpus_error_counts
 
 Decoder = Callable[[np.ndarray], str]  # (T, V) natural-log posteriors -> best string
@@ -115,8 +117,6 @@ def flashlight(vocab: list[str], beam: int, arpa: str | None = None, alpha: floa
 def flashlight_lexicon_decoder(vocab: list[str], arpa: str, common: dict, alpha: float, beta: float):
     from flashlight.lib.text import decoder as fl
     from flashlight.lib.text.dictionary import create_word_dict
-
-    from recog.decoding.ngram import SPECIAL_TOKENS, read_arpa
 
     classes = {symbol: label for label, symbol in enumerate(vocab) if label}
     words = sorted(w for w in read_arpa(arpa).vocabulary - SPECIAL_TOKENS if set(w) <= set(classes))
@@ -227,14 +227,22 @@ def model_posteriors(overrides: list[str]) -> tuple[list[np.ndarray], list[str],
     return posteriors, references, recognizer.alphabet
 
 
+def lexicon_of(arpa: str, alphabet: Alphabet) -> LexiconScorer:
+    """Only the LM's words may be decoded: what flashlight's lexicon decoder does."""
+    words = sorted(w for w in read_arpa(arpa).vocabulary - SPECIAL_TOKENS if set(w) <= set(alphabet.symbols))
+    return LexiconScorer(words, alphabet)
+
+
 def with_lm(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     posteriors, references, alphabet = model_posteriors(args.overrides)
     vocab = ["", *alphabet.symbols]
     lm = {"arpa": args.arpa, "alpha": args.alpha, "beta": args.beta}
+    lm_scorer = word_ngram(args.arpa, alphabet, args.alpha, args.beta)
     decoders = {"recog greedy": ours(vocab, 1), f"recog beam {args.beam}": ours(vocab, args.beam),
-                f"recog beam {args.beam} + LM": ours(vocab, args.beam, [word_ngram(args.arpa, alphabet, args.alpha,
-                                                                                    args.beta)])}
+                f"recog beam {args.beam} + LM": ours(vocab, args.beam, [lm_scorer]),
+                f"recog beam {args.beam} + LM + lexicon": ours(vocab, args.beam, [lm_scorer, lexicon_of(args.arpa,
+                                                                                                      alphabet)])}
     decoders.update({f"{name} + KenLM": decoder for name, decoder in build_peers(vocab, args.beam, **lm).items()})
     print(f"{len(posteriors)} utterances, word LM {args.arpa}, alpha {args.alpha}, beta {args.beta}")
     print(f"{'decoder':<28}{'WER':>8}{'CER':>8}{'ms/utt':>9}")

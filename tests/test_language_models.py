@@ -127,6 +127,18 @@ def test_an_lm_in_the_other_case_is_a_clear_error(tmp_path):
         word_ngram(tmp_path / "upper.arpa", Alphabet(list(" acehtz")), alpha=0.5, beta=1.0)
 
 
+
+def test_a_one_case_lm_for_a_model_that_writes_both_cases_is_a_warning(tmp_path, caplog):
+    corpus = tmp_path / "upper.txt"
+    corpus.write_text("THE CAT\nTHE HAT\n")
+    recog_lm([str(corpus), "-o", str(tmp_path / "upper.arpa")])
+    word_ngram(tmp_path / "upper.arpa", Alphabet(list(" acehtzACEHT")), alpha=0.5, beta=1.0)
+    assert "upper.arpa: the LM is written in upper case only, and the model writes both cases" in caplog.text
+    caplog.clear()
+    word_ngram(tmp_path / "upper.arpa", Alphabet(list(" ACEHT")), alpha=0.5, beta=1.0)  # an upper-case model
+    assert "written in upper case only" not in caplog.text
+
+
 # case B09 with a language model, and what fusion adds ----------------------------------------------------------
 
 def b09_decode(cases_dir, name: str, **settings) -> list:

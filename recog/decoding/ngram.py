@@ -11,11 +11,14 @@ KenLM does.
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Iterable
 
 from recog.errors import RecogError, read_utf8_lines
+
+log = logging.getLogger(__name__)
 
 SENTENCE_START, SENTENCE_END, UNKNOWN = "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = frozenset({SENTENCE_START, SENTENCE_END, UNKNOWN})
@@ -175,4 +178,17 @@ def check_vocabulary(path: str | Path, units: Iterable[str], symbols: Iterable[s
                 "; build the LM from text written with the model's alphabet")
         raise LanguageModelError(f"{path}: {len(unwritable)} of the LM's {len(units)} {what} use characters the "
                                  f"model's alphabet lacks ({''.join(missing[:30])!r}){hint}")
+    warn_if_one_case_only(path, units, symbols)
     return unwritable
+
+
+def warn_if_one_case_only(path: str | Path, units: list[str], symbols: set[str]) -> None:
+    """An LM written in one case for a model that writes both passes the check above, but never predicts the
+    other case: say so."""
+    model_cases = {c.isupper() for c in symbols if c.isalpha() and c.lower() != c.upper()}
+    letters = [c for unit in units for c in unit if c.isalpha() and c.lower() != c.upper()]
+    lm_cases = {c.isupper() for c in letters}
+    if len(model_cases) == 2 and len(lm_cases) == 1:
+        case = "upper" if lm_cases == {True} else "lower"
+        log.warning("%s: the LM is written in %s case only, and the model writes both cases: it will push the "
+                    "decoder towards %s-case text; build it from text in the model's own case", path, case, case)

@@ -189,8 +189,8 @@ class TranscribedDataModule(pl.LightningDataModule):
                                            shuffle=training, seed=self.seed, max_total_length=self.max_total_length,
                                            num_replicas=num_processes, rank=rank)
         if training and self.resume_position is not None:
-            epoch, sampler.resume_at = self.resume_position[0], self.resume_position
-            sampler.set_epoch(epoch)
+            sampler.resume_at = self.resume_position
+            sampler.set_epoch(self.resume_position[0])
             self.resume_position = None
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_lines, num_workers=self.num_workers,
                           persistent_workers=False, generator=torch.Generator().manual_seed(self.seed))

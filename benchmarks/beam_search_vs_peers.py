@@ -3,7 +3,7 @@
     pip install -e ".[bench]"      # pyctcdecode, flashlight-text, fast-ctc-decode, kenlm (built from source)
     python benchmarks/beam_search_vs_peers.py speed                       # beams 1/8/32/128, T 100/500/2000, V 30/80
     python benchmarks/beam_search_vs_peers.py speed --frames 500 --classes 80 --beams 32 128
-    python benchmarks/beam_search_vs_peers.py lm --arpa words3.arpa ckpt_path=<best.ckpt> data=synthetic_speech split=val
+    python benchmarks/beam_search_vs_peers.py lm --arpa words3.arpa ckpt_path=<best.ckpt> data=demo_speech split=val
 
 speed: model-like posteriors (runs of confident frames, blanks between labels, some uncertain frames), no pruning
 in any decoder (every class considered at every frame, no score threshold), one thread. Per setting: time per
@@ -14,6 +14,11 @@ exact search finds the labelling that maximises it, so higher is better).
 lm: the posteriors of a trained checkpoint on a data split (the rest of the arguments are recog-eval's Hydra
 overrides), decoded with a word n-gram (ARPA) by our beam search, pyctcdecode + KenLM and flashlight-text +
 KenLM at one (alpha, beta) and beam: WER, CER and time per utterance. A missing peer is reported, not fatal.
+Every LM decoder starts with its own model loaded and nothing cached.
+
+The peers decode one utterance per call; ours is timed that way too, and on batches ("batch N": the per-frame
+work of N utterances done together, as recog-eval and recog-transcribe decode), the time divided by the
+number of utterances either way.
 """
 from __future__ import annotations
 
@@ -29,13 +34,14 @@ import numpy as np
 import torch
 
 from recog.alphabet import Alphabet
-from recog.decoding import beam_search
+from recog.decoding import beam_search_batch, collapse
 from recog.decoding.language_models import word_ngram
 from recog.decoding.lexicon import LexiconScorer
 from recog.decoding.ngram import SPECIAL_TOKENS, read_arpa
 from recog.metrics import corpus_error_counts
 
 Decoder = Callable[[np.ndarray], str]  # (T, V) natural-log posteriors -> best string
+BatchDecoder = Callable[[list[np.ndarray]], list[str]]  # many utterances -> their best strings
 
 
 # inputs ----------------------------------------------------------------------------------------------------------
@@ -72,11 +78,24 @@ def labelling_log_prob(log_probs: np.ndarray, text: str, vocab: list[str]) -> fl
 
 # the decoders: each is built once per (vocabulary, beam) and called per utterance ----------------------------------
 
-def ours(vocab: list[str], beam: int, scorers=()) -> Decoder:
-    def decode(log_probs: np.ndarray) -> str:
-        (best,) = beam_search(log_probs, beam_width=beam, scorers=list(scorers), num_best=1)
-        return "".join(vocab[label] for label in best.labels)
+def ours(vocab: list[str], beam: int, scorers=(), batch_size: int = 1) -> BatchDecoder:
+    """Our beam search on batches of `batch_size` utterances (1: one call per utterance, as the peers)."""
+    def decode_batch(utterances: list[np.ndarray]) -> list[str]:
+        lengths = [len(log_probs) for log_probs in utterances]
+        padded = np.zeros((max(lengths), len(utterances), len(vocab)))  # (T, N, V)
+        for n, log_probs in enumerate(utterances):
+            padded[: len(log_probs), n] = log_probs
+        results = beam_search_batch(padded, lengths, beam_width=beam, scorers=list(scorers), num_best=1)
+        return ["".join(vocab[label] for label in best.labels) for (best,) in results]
+
+    def decode(utterances: list[np.ndarray]) -> list[str]:
+        return [text for start in range(0, len(utterances), batch_size)
+                for text in decode_batch(utterances[start:start + batch_size])]
     return decode
+
+
+def one_by_one(decode: Decoder) -> BatchDecoder:
+    return lambda utterances: [decode(log_probs) for log_probs in utterances]
 
 
 def pyctcdecode(vocab: list[str], beam: int, arpa: str | None = None, alpha: float = 0.5,
@@ -148,14 +167,14 @@ def fast_ctc_decode(vocab: list[str], beam: int) -> Decoder:
 PEERS = {"pyctcdecode": pyctcdecode, "flashlight-text": flashlight, "fast-ctc-decode": fast_ctc_decode}
 
 
-def build_peers(vocab: list[str], beam: int, **lm) -> dict[str, Decoder | str]:
-    """name -> decoder, or the reason it is missing."""
+def build_peers(vocab: list[str], beam: int, **lm) -> dict[str, BatchDecoder | str]:
+    """name -> decoder (one call per utterance), or the reason it is missing."""
     peers = {}
     for name, build in PEERS.items():
         if lm and name == "fast-ctc-decode":
             continue  # it has no LM
         try:
-            peers[name] = build(vocab, beam, **lm)
+            peers[name] = one_by_one(build(vocab, beam, **lm))
         except ImportError as error:
             peers[name] = f"not installed ({error.name}): pip install -e '.[bench]'"
     return peers
@@ -174,10 +193,10 @@ class Row:
     mean_log_prob: float
 
 
-def time_decoder(decode: Decoder, inputs: list[np.ndarray]) -> tuple[list[str], float]:
-    decode(inputs[0])  # warm-up
+def time_decoder(decode: BatchDecoder, inputs: list[np.ndarray]) -> tuple[list[str], float]:
+    decode(inputs[:1])  # warm-up
     started = time.perf_counter()
-    texts = [decode(log_probs) for log_probs in inputs]
+    texts = decode(inputs)
     return texts, (time.perf_counter() - started) * 1000 / len(inputs)
 
 
@@ -189,7 +208,8 @@ def speed(args: argparse.Namespace) -> None:
         count = max(2, args.utterances * 500 // max(frames, 500))
         inputs = [model_like_posteriors(frames, classes, seed) for seed in range(count)]
         our_texts, our_ms = time_decoder(ours(vocab, beam), inputs)
-        decoders = {"recog": (our_texts, our_ms)}
+        decoders = {"recog": (our_texts, our_ms),
+                    f"recog batch {len(inputs)}": time_decoder(ours(vocab, beam, batch_size=len(inputs)), inputs)}
         for name, decoder in build_peers(vocab, beam).items():
             decoders[name] = decoder if isinstance(decoder, str) else time_decoder(decoder, inputs)
         for name, result in decoders.items():
@@ -238,21 +258,27 @@ def with_lm(args: argparse.Namespace) -> None:
     posteriors, references, alphabet = model_posteriors(args.overrides)
     vocab = ["", *alphabet.symbols]
     lm = {"arpa": args.arpa, "alpha": args.alpha, "beta": args.beta}
-    lm_scorer = word_ngram(args.arpa, alphabet, args.alpha, args.beta)
-    decoders = {"recog greedy": ours(vocab, 1), f"recog beam {args.beam}": ours(vocab, args.beam),
-                f"recog beam {args.beam} + LM": ours(vocab, args.beam, [lm_scorer]),
-                f"recog beam {args.beam} + LM + lexicon": ours(vocab, args.beam, [lm_scorer, lexicon_of(args.arpa,
-                                                                                                      alphabet)])}
+
+    def lm_scorers(lexicon: bool) -> list:  # new ones per decoder: none starts with another's cached LM states
+        return [word_ngram(args.arpa, alphabet, args.alpha, args.beta)] + ([lexicon_of(args.arpa, alphabet)]
+                                                                           if lexicon else [])
+    decoders = {"recog greedy": one_by_one(lambda log_probs: "".join(vocab[c] for c in collapse(
+                    log_probs.argmax(axis=1).tolist()))),
+                f"recog beam {args.beam}": ours(vocab, args.beam)}
+    for lexicon in (False, True):
+        name = f"recog beam {args.beam} + LM" + (" + lexicon" if lexicon else "")
+        decoders[name] = ours(vocab, args.beam, lm_scorers(lexicon))
+        decoders[f"{name}, batch {args.batch}"] = ours(vocab, args.beam, lm_scorers(lexicon), args.batch)
     decoders.update({f"{name} + KenLM": decoder for name, decoder in build_peers(vocab, args.beam, **lm).items()})
     print(f"{len(posteriors)} utterances, word LM {args.arpa}, alpha {args.alpha}, beta {args.beta}")
-    print(f"{'decoder':<28}{'WER':>8}{'CER':>8}{'ms/utt':>9}")
+    print(f"{'decoder':<42}{'WER':>8}{'CER':>8}{'ms/utt':>9}")
     for name, decoder in decoders.items():
         if isinstance(decoder, str):
-            print(f"{name:<28}{decoder}")
+            print(f"{name:<42}{decoder}")
             continue
         texts, ms = time_decoder(decoder, posteriors)
         counts = corpus_error_counts(references, [" ".join(text.split()) for text in texts])
-        print(f"{name:<28}{counts.wer:8.2%}{counts.cer:8.2%}{ms:9.1f}", flush=True)
+        print(f"{name:<42}{counts.wer:8.2%}{counts.cer:8.2%}{ms:9.2f}", flush=True)
 
 
 def main() -> None:
@@ -268,6 +294,7 @@ def main() -> None:
     lm_mode.add_argument("--alpha", type=float, default=0.5)
     lm_mode.add_argument("--beta", type=float, default=1.0)
     lm_mode.add_argument("--beam", type=int, default=32)
+    lm_mode.add_argument("--batch", type=int, default=32, help="utterances per call of our batched search")
     lm_mode.add_argument("overrides", nargs="+", help="recog-eval settings: ckpt_path=... data=... split=...")
     args = parser.parse_args()
     speed(args) if args.mode == "speed" else with_lm(args)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from recog.alphabet import Alphabet
-from recog.decoding import DecodingError, beam_search, best_path, collapse, prefix_beam_search
+from recog.decoding import DecodingError, beam_search, beam_search_batch, best_path, collapse, prefix_beam_search
 
 
 def random_log_probs(seed: int, frames: int, classes: int, sharpness: float = 1.0) -> np.ndarray:
@@ -86,6 +86,39 @@ def test_prefix_beam_search_returns_the_best_string():
         prefix_beam_search(frames, vocab=["", "a"])
     with pytest.raises(DecodingError, match="apply log_softmax"):
         prefix_beam_search(np.exp(frames), vocab=vocab)
+
+
+def padded_batch(utterances: list[np.ndarray], padding: float = np.nan) -> np.ndarray:
+    """(T, N, C) with `padding` after each utterance's end (the search must never read it)."""
+    batch = np.full((max(map(len, utterances)), len(utterances), utterances[0].shape[1]), padding)
+    for n, log_probs in enumerate(utterances):
+        batch[: len(log_probs), n] = log_probs
+    return batch
+
+
+def utterances_of_lengths(lengths: list[int], classes: int) -> list[np.ndarray]:
+    return [random_log_probs(seed, length, classes, sharpness=3.0) for seed, length in enumerate(lengths)]
+
+
+@pytest.mark.parametrize("beam_width, top_k, min_log_prob", [(1, None, None), (6, None, None), (6, 2, -4.0)])
+def test_a_batch_gives_each_utterance_exactly_what_it_gets_alone(beam_width, top_k, min_log_prob):
+    utterances = utterances_of_lengths([9, 0, 4, 12, 9, 1], classes=5)
+    settings = {"beam_width": beam_width, "top_k": top_k, "min_log_prob": min_log_prob}
+    batched = beam_search_batch(padded_batch(utterances), list(map(len, utterances)), **settings)
+    assert batched == [beam_search(log_probs, **settings) for log_probs in utterances]
+    assert batched[1] == [beam_search(np.zeros((0, 5)))[0]]
+
+
+def test_batch_arguments_are_checked():
+    batch = padded_batch(utterances_of_lengths([3, 2], classes=4))
+    with pytest.raises(DecodingError, match=r"lengths \[3, 4\] do not fit log_probs of shape \(3, 2, 4\)"):
+        beam_search_batch(batch, [3, 4])
+    beam_search_batch(np.nan_to_num(batch, nan=0.5), [3, 2])  # 0.5 in the padding: never read
+    batch[1, 1, 2] = 0.5  # inside the second utterance
+    with pytest.raises(DecodingError, match="apply log_softmax"):
+        beam_search_batch(batch, [3, 2])
+    with pytest.raises(DecodingError, match="beam_width and top_k must be at least 1"):
+        beam_search_batch(batch[:, :1], [3], top_k=0)
 
 
 def test_empty_input_gives_the_empty_labelling():

@@ -221,5 +221,27 @@ def test_a_partial_word_pays_the_unknown_word_score_when_it_leaves_the_lm_vocabu
     row = scorer.row((("<s>", "a"), "b"))  # "b" is complete: a space scores it; any letter makes it unknown
     assert row[space] == pytest.approx(math.log(10) * -0.2 + 0.5)  # log10 p(b | <s> a) = -0.2
     assert row[a] == pytest.approx(unknown) and row[z] == pytest.approx(unknown)
-    row = scorer.row((("<s>", "a"), "bz"))  # already unknown and paid for: its end only earns beta
+    state = scorer.step((("<s>", "a"), "b"), "z")
+    assert state == (("<s>", "a"), None)  # no LM word begins with "bz": an unknown word, whatever follows
+    row = scorer.row(state)  # already paid for: its end only earns beta
     assert row[space] == 0.5 and row[a] == 0 and row[z] == 0
+    assert scorer.step(state, "a") == state and scorer.step(state, " ") == (("a", "<unk>"), "")
+    assert scorer.final(state) == pytest.approx(0.5 + math.log(10) * read_arpa(hand_written_arpa).log10_prob(
+        "</s>", ("a", "<unk>")))
+
+
+def test_scorers_give_each_utterance_of_a_batch_exactly_what_it_gets_alone(hand_written_arpa, tmp_path):
+    """The scorers' states of many utterances advance together (one table lookup per frame): nothing leaks from
+    one utterance into another, whatever their lengths."""
+    alphabet = Alphabet(list(" abz"))
+    (tmp_path / "lexicon.txt").write_text("a\nb\nab\nba\n")
+    decoder = BeamSearchDecoder(alphabet, beam_width=6, language_model=functools.partial(word_ngram, hand_written_arpa),
+                                alpha=0.8, beta=0.3, lexicon=str(tmp_path / "lexicon.txt"), hotwords=["b a"])
+    lengths = [11, 3, 0, 11, 7]
+    generator = torch.Generator().manual_seed(0)
+    log_probs = (3 * torch.randn(11, len(lengths), alphabet.num_classes, generator=generator)).log_softmax(-1)
+    batched = decoder.decode_batch(log_probs, torch.tensor(lengths))
+    alone = [decoder.decode_batch(log_probs[:length, n : n + 1], torch.tensor([length]))[0]
+             for n, length in enumerate(lengths)]
+    assert batched == alone
+    assert {len(h.labels) for hypotheses in batched for h in hypotheses} != {0}  # they do spell something

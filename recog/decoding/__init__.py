@@ -6,7 +6,7 @@ decoders.py (the decoders of conf/decoder/).
 """
 from recog.decoding.decoders import BeamSearchDecoder, build_decoder
 from recog.decoding.greedy import GreedyDecoder, best_path, collapse
-from recog.decoding.prefix_search import DecodingError, Hypothesis, beam_search, prefix_beam_search
+from recog.decoding.prefix_search import DecodingError, Hypothesis, beam_search, beam_search_batch, prefix_beam_search
 
 __all__ = ["BeamSearchDecoder", "build_decoder", "GreedyDecoder", "best_path", "collapse", "DecodingError",
-           "Hypothesis", "beam_search", "prefix_beam_search"]
+           "Hypothesis", "beam_search", "beam_search_batch", "prefix_beam_search"]

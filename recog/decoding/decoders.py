@@ -15,7 +15,7 @@ from recog.alphabet import BLANK_INDEX, Alphabet
 from recog.config import CONFIG_DIR
 from recog.decoding.lexicon import HotwordScorer, LexiconScorer, read_word_list
 from recog.decoding.ngram import LanguageModelError
-from recog.decoding.prefix_search import Hypothesis, beam_search
+from recog.decoding.prefix_search import Hypothesis, beam_search_batch
 from recog.decoding.scorers import Scorer
 from recog.errors import ConfigError
 
@@ -74,9 +74,8 @@ class BeamSearchDecoder:
         """log_probs (T, N, C), lengths (N,) -> per sample, its best hypotheses (best first), read from its
         first lengths[n] frames only."""
         frames = log_probs.detach().to("cpu", torch.float64).numpy()  # (T, N, C)
-        return [beam_search(np.ascontiguousarray(frames[:length, sample]), scorers=self.scorers,
-                            num_best=num_best, **self.search_settings)
-                for sample, length in enumerate(lengths.tolist())]
+        return beam_search_batch(frames, lengths.tolist(), scorers=self.scorers, num_best=num_best,
+                                 **self.search_settings)
 
 
 def checked_hotwords(hotwords: Sequence[str], alphabet: Alphabet) -> list[str]:

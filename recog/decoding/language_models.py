@@ -4,8 +4,9 @@ WordLMScorer reads words out of the beam's characters. A word is scored once, wh
 appends a space, or the utterance ends), so a partial word is never punished for not being a word yet; each
 complete word also earns beta. The exception: a partial word that stops being the beginning of any LM word is
 an unknown word whatever follows, and gets the LM's <unk> score at once instead of at its end (otherwise beams
-that glue words together, never paying for a word, would win). CharLMScorer scores every character (space included) and gives beta per
-character. Both are built by `word_ngram` / `char_ngram` from a model file and checked against the model's
+that glue words together, never paying for a word, would win); from then on all unknown words are one state, and
+<unk> in the history of the words after them, as KenLM reads them. CharLMScorer scores every character (space
+included) and gives beta per character. Both are built by `word_ngram` / `char_ngram` from a model file and checked against the model's
 alphabet at load time. (A neural LM with a batched state per beam implements recog.decoding.scorers.Scorer
 directly.)
 """
@@ -23,7 +24,8 @@ from recog.decoding.scorers import PerBeamScorer
 
 log = logging.getLogger(__name__)
 
-WordState = tuple[tuple[str, ...], str]  # (the last order-1 complete words, the word being spelled)
+# (the last order-1 complete words, the word being spelled: None once it is no beginning of any LM word)
+WordState = tuple[tuple[str, ...], str | None]
 
 
 class WordLMScorer(PerBeamScorer):
@@ -40,33 +42,50 @@ class WordLMScorer(PerBeamScorer):
         # beginnings of LM words (None: the LM does not list its words, unknown words are scored at their end)
         self.word_prefixes = None if lm.vocabulary is None else \
             {word[:end] for word in lm.vocabulary - SPECIAL_TOKENS for end in range(len(word) + 1)}
+        self._leaving: dict[str, np.ndarray] = {}
+        self._unknown_scores: dict[tuple[str, ...], float] = {}
 
     def initial(self) -> WordState:
         return (SENTENCE_START,), ""
 
     def row(self, state: WordState) -> np.ndarray:
         history, word = state
-        row = np.zeros(self.num_classes)
-        if self._known_so_far(word):
-            unknown_score = self.alpha * self.lm.log10_prob(UNKNOWN, history)
-            for label, symbol in enumerate(self.alphabet.symbols, start=1):
-                if label != self.space and not self._known_so_far(word + symbol):
-                    row[label] = unknown_score
+        if word is None:  # an unknown word, already paid for: its end only earns beta
+            row = np.zeros(self.num_classes)
+            row[self.space] = self.beta
+            return row
+        row = self._leaving_the_vocabulary(word) * self._unknown_score(history)
         if word:
             row[self.space] = self._completion(history, word)
         return row
 
+    def _leaving_the_vocabulary(self, word: str) -> np.ndarray:
+        """(C,) 1.0 for the letters that turn this beginning of LM words into no beginning of any, else 0.0
+        (cached per word: the beam search meets the same partial word after many histories)."""
+        leaving = self._leaving.get(word)
+        if leaving is None:
+            leaving = self._leaving[word] = np.array(
+                [0.0] + [float(label != self.space and not self._known_so_far(word + symbol))
+                         for label, symbol in enumerate(self.alphabet.symbols, start=1)])
+        return leaving
+
+    def _unknown_score(self, history: tuple[str, ...]) -> float:
+        score = self._unknown_scores.get(history)
+        if score is None:
+            score = self._unknown_scores[history] = self.alpha * self.lm.log10_prob(UNKNOWN, history)
+        return score
+
     def step(self, state: WordState, symbol: str) -> WordState:
         history, word = state
         if symbol != " ":
-            return history, word + symbol
-        return (self._extended(history, word), "") if word else state
+            return history, None if word is None or not self._known_so_far(word + symbol) else word + symbol
+        return (self._extended(history, word), "") if word != "" else state
 
     def final(self, state: WordState) -> float:
         history, word = state
         score = 0.0
-        if word:
-            score += self._completion(history, word)
+        if word != "":
+            score += self.beta if word is None else self._completion(history, word)
             history = self._extended(history, word)
         return score + self.alpha * self.lm.log10_prob(SENTENCE_END, history)
 
@@ -74,12 +93,11 @@ class WordLMScorer(PerBeamScorer):
         return self.word_prefixes is None or word in self.word_prefixes
 
     def _completion(self, history: tuple[str, ...], word: str) -> float:
-        """alpha * log p(word | history) + beta; an unknown word already paid its LM score when it became one."""
-        lm_score = self.alpha * self.lm.log10_prob(word, history) if self._known_so_far(word) else 0.0
-        return lm_score + self.beta
+        """alpha * log p(word | history) + beta for a word that may be an LM word."""
+        return self.alpha * self.lm.log10_prob(word, history) + self.beta
 
-    def _extended(self, history: tuple[str, ...], word: str) -> tuple[str, ...]:
-        return (history + (word,))[-self.history_size:]
+    def _extended(self, history: tuple[str, ...], word: str | None) -> tuple[str, ...]:
+        return (history + (UNKNOWN if word is None else word,))[-self.history_size:]
 
 
 class CharLMScorer(PerBeamScorer):

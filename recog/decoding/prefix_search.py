@@ -1,8 +1,8 @@
-"""CTC prefix beam search over one utterance's (T, C) natural-log posteriors, vectorised over beams x classes.
+"""CTC prefix beam search, vectorised over utterances x beams x classes.
 
 Each beam is a distinct prefix (label sequence) with two log-probabilities: of the paths so far that end in a
-blank (log_p_blank) and of those that end in its last label (log_p_label). Per frame t, for beams b and
-classes c (numpy arrays, no Python loop over beams or classes):
+blank (log_p_blank) and of those that end in its last label (log_p_label). Per frame t, for utterances n, beams
+b and classes c (numpy arrays of shape (N, W) and (N, W, K): no Python loop over utterances, beams or classes):
 
     stay, blank:        log_p_blank'(b) = logaddexp(log_p_blank(b), log_p_label(b)) + log y_t(blank)
     stay, repeat:       log_p_label'(b) = log_p_label(b) + log y_t(last(b))     (a repeat collapses into b)
@@ -10,9 +10,11 @@ classes c (numpy arrays, no Python loop over beams or classes):
     extend by last(b):  log_p_label'(b+c) = log_p_blank(b) + log y_t(c)   (a repeated label needs a blank between)
 
 An extension that is already a beam (b+c == b') is merged into b' (its probabilities add), so prefixes stay
-unique. The W best candidates (stays and extensions, ranked by log p_ctc plus the scorers' bonuses) become the
-next beams. Prefixes are nodes of a trie (an int id per prefix, children in a dict keyed by parent * C + class),
-so "is b' the extension of b by c" is an array comparison.
+unique. The W best candidates of each utterance (stays and extensions, ranked by log p_ctc plus the scorers'
+bonuses) become its next beams. A prefix is identified by a 64-bit hash of its labels (built one label at a
+time, so "is b' the extension of b by c" is an array comparison; two prefixes of one search collide with
+probability about 2^-64 per pair), and its labels are read back at the end through per-frame back-pointers.
+Utterances are processed longest first; one that has ended drops out of the arrays and is finished.
 
 With no scorers and no pruning the search is exact up to the beam: with W at least the number of prefixes it
 returns every labelling with its exact log-probability (tests/test_beam_search.py checks it against brute
@@ -22,7 +24,7 @@ for speed.
 """
 from __future__ import annotations
 
-import itertools
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -33,6 +35,7 @@ from recog.decoding.scorers import Scorer
 from recog.errors import RecogError
 
 NEG_INF = -np.inf
+NO_LABEL = -1  # back-pointer entry of a beam that appended nothing at a frame
 
 
 class DecodingError(RecogError):
@@ -50,15 +53,38 @@ class Hypothesis:
 
 @dataclass
 class _Beams:
-    """The current beams, as parallel arrays of length B (and one state object per scorer)."""
+    """The beams of the n utterances still running: arrays (n, W) (and one state object per scorer, over the
+    n * W beams flattened). A slot that holds no beam has log_p_blank = log_p_label = -inf."""
 
-    node: np.ndarray  # (B,) int64 trie node of the prefix
-    parent_node: np.ndarray  # (B,) int64 trie node of the prefix without its last label (-1 for the empty one)
-    last: np.ndarray  # (B,) int64 last label (the blank for the empty prefix)
-    log_p_blank: np.ndarray  # (B,) float64
-    log_p_label: np.ndarray  # (B,) float64
-    bonus: np.ndarray  # (B,) float64 the scorers' bonuses accumulated along the prefix
+    prefix: np.ndarray  # uint64 hash of the prefix
+    parent: np.ndarray  # uint64 hash of the prefix without its last label (EMPTY_PARENT for the empty prefix)
+    last: np.ndarray  # int64 last label (the blank for the empty prefix)
+    log_p_blank: np.ndarray  # float64
+    log_p_label: np.ndarray  # float64
+    bonus: np.ndarray  # float64 the scorers' bonuses accumulated along the prefix
     states: list  # one per scorer
+
+    def rows(self, count: int, scorers: Sequence[Scorer]) -> _Beams:
+        """The first `count` utterances' beams."""
+        width = self.prefix.shape[1]
+        kept = np.arange(count * width)
+        return _Beams(self.prefix[:count], self.parent[:count], self.last[:count], self.log_p_blank[:count],
+                      self.log_p_label[:count], self.bonus[:count],
+                      [s.advance(state, kept, np.full(len(kept), BLANK_INDEX)) for s, state in zip(scorers, self.states)])
+
+
+EMPTY_PREFIX = np.uint64(0)
+EMPTY_PARENT = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
+def extended_prefix(prefix: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """uint64 hash of each prefix followed by its label: splitmix64's mixer over (prefix * golden ratio + label + 1),
+    a non-linear step, so label sequences do not collide by construction as with a plain polynomial hash.
+    (uint64 array arithmetic wraps around modulo 2^64, silently.)"""
+    mixed = prefix * np.uint64(0x9E37_79B9_7F4A_7C15) + (label.astype(np.uint64) + np.uint64(1))
+    mixed = (mixed ^ (mixed >> np.uint64(30))) * np.uint64(0xBF58_476D_1CE4_E5B9)
+    mixed = (mixed ^ (mixed >> np.uint64(27))) * np.uint64(0x94D0_49BB_1331_11EB)
+    return mixed ^ (mixed >> np.uint64(31))
 
 
 def beam_search(log_probs: np.ndarray, beam_width: int = 32, blank: int = BLANK_INDEX,
@@ -69,122 +95,207 @@ def beam_search(log_probs: np.ndarray, beam_width: int = 32, blank: int = BLANK_
     top_k: extend by at most this many classes per frame (the most probable); min_log_prob: never extend by a
     class whose log y_t(c) is below it. Both None: exact search within the beam.
     """
-    log_probs = check_log_probs(log_probs, blank)
-    if beam_width < 1:
-        raise DecodingError(f"beam_width must be at least 1, not {beam_width}")
-    num_classes = log_probs.shape[1]
-    children: dict[int, int] = {}  # parent node * C + label -> child node
-    new_node = itertools.count(1).__next__  # node 0 is the empty prefix
-    beams = _Beams(np.zeros(1, np.int64), np.full(1, -1, np.int64), np.full(1, blank, np.int64),
-                   np.zeros(1), np.full(1, NEG_INF), np.zeros(1), [s.initial_states() for s in scorers])
-    for frame in log_probs:
-        classes = extension_classes(frame, blank, beam_width, top_k, min_log_prob, exact_shortcut=not scorers)
-        beams = _step(beams, frame, classes, blank, beam_width, scorers, children, new_node, num_classes)
-    return _finish(beams, scorers, children, num_classes, num_best)
+    log_probs = np.asarray(log_probs)
+    if log_probs.ndim != 2:
+        raise DecodingError(f"log_probs must be one utterance's (T, C) array, got shape {log_probs.shape}")
+    (hypotheses,) = beam_search_batch(log_probs[:, None], [len(log_probs)], beam_width, blank, scorers, top_k,
+                                      min_log_prob, num_best)
+    return hypotheses
 
 
-def extension_classes(frame: np.ndarray, blank: int, beam_width: int, top_k: int | None,
-                      min_log_prob: float | None, exact_shortcut: bool) -> np.ndarray:
-    """The classes beams may be extended by at this frame (K,), never the blank."""
-    classes = np.flatnonzero(np.arange(len(frame)) != blank)
+def beam_search_batch(log_probs: np.ndarray, lengths: Sequence[int], beam_width: int = 32,
+                      blank: int = BLANK_INDEX, scorers: Sequence[Scorer] = (), top_k: int | None = None,
+                      min_log_prob: float | None = None, num_best: int | None = None) -> list[list[Hypothesis]]:
+    """log_probs (T, N, C) natural-log posteriors, lengths (N,) -> per utterance, its final beams, best first,
+    searched on its first lengths[n] frames only. The same search as `beam_search` on each utterance alone,
+    with the per-frame work of all utterances done together."""
+    log_probs, lengths = check_log_probs(log_probs, lengths, blank)
+    if beam_width < 1 or (top_k is not None and top_k < 1):
+        raise DecodingError(f"beam_width and top_k must be at least 1, not {beam_width} and {top_k}")
+    beam_width = min(beam_width, _most_labellings(log_probs.shape[0], log_probs.shape[2] - 1, beam_width))
+    order = np.argsort(-lengths, kind="stable")  # longest first: the utterances still running are a prefix
+    log_probs, lengths = log_probs[:, order], lengths[order]
+    limit = beam_width + 1 if not scorers else None  # see the module docstring
+    classes, class_log_probs = candidate_classes(log_probs, blank, min((k for k in (top_k, limit) if k is not None), default=None),
+                                                 min_log_prob)
+    beams = _initial_beams(len(lengths), beam_width, blank, scorers)
+    back_pointers: list[tuple[np.ndarray, np.ndarray]] = []  # per frame: (source slot, appended label) (n, W)
+    results: list[list[Hypothesis]] = [[] for _ in lengths]
+    running = len(lengths)
+    for t in range(log_probs.shape[0] + 1):
+        still_running = int(np.count_nonzero(lengths > t))
+        if still_running < running:
+            for row, hypotheses in enumerate(_finish(beams, back_pointers, scorers, still_running, num_best),
+                                             start=still_running):
+                results[order[row]] = hypotheses
+            if still_running == 0:
+                break
+            beams = beams.rows(still_running, scorers)
+            running = still_running
+        beams = _step(beams, log_probs[t, :running], classes[t, :running], class_log_probs[t, :running], blank,
+                      scorers, back_pointers)
+    return results
+
+
+def _most_labellings(num_frames: int, num_labels: int, cap: int) -> int:
+    """How many labellings T frames can spell (sum of L^k for k <= T), or `cap` if it is at least that: a beam
+    wider than that would only hold empty slots."""
+    total, power = 1, 1
+    for _ in range(num_frames):
+        power *= num_labels
+        total += power
+        if total >= cap:
+            return cap
+    return total
+
+
+def candidate_classes(log_probs: np.ndarray, blank: int, limit: int | None,
+                      min_log_prob: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The classes beams may be extended by, per frame and utterance: (T, N, K) class indices (never the blank)
+    and their log-probabilities, -inf where pruned by min_log_prob."""
+    num_classes = log_probs.shape[2]
+    scores = log_probs.copy()
+    scores[..., blank] = NEG_INF
     if min_log_prob is not None:
-        classes = classes[frame[classes] >= min_log_prob]
-    limit = min(top_k or len(classes), beam_width + 1 if exact_shortcut else len(classes))
-    if limit < len(classes):
-        classes = classes[np.argpartition(frame[classes], -limit)[-limit:]]
-    return classes
-
-
-def _step(beams: _Beams, frame: np.ndarray, classes: np.ndarray, blank: int, beam_width: int,
-          scorers: Sequence[Scorer], children: dict[int, int], new_node, num_classes: int) -> _Beams:
-    num_beams = len(beams.node)
-    log_p_total = np.logaddexp(beams.log_p_blank, beams.log_p_label)  # (B,)
-    stay_blank = log_p_total + frame[blank]
-    stay_label = beams.log_p_label + frame[beams.last]  # the empty prefix has log_p_label = -inf
-    extend = log_p_total[:, None] + frame[classes][None, :]  # (B, K)
-    column_of = np.full(num_classes, -1)
-    column_of[classes] = np.arange(len(classes))
-    repeat = np.flatnonzero(column_of[beams.last] >= 0)  # beams whose last label is a candidate class
-    extend[repeat, column_of[beams.last[repeat]]] = beams.log_p_blank[repeat] + frame[beams.last[repeat]]
-    stay_label = _merge_extensions_into_beams(beams, frame, log_p_total, stay_label, extend, column_of)
-    stay_rank = np.logaddexp(stay_blank, stay_label) + beams.bonus  # (B,)
-    if scorers:
-        class_bonus = sum(s.bonus(state)[:, classes] for s, state in zip(scorers, beams.states))  # (B, K)
-        extend_bonus = beams.bonus[:, None] + class_bonus
-        extend_rank = extend + extend_bonus
+        scores[scores < min_log_prob] = NEG_INF
+    if limit is not None and limit < num_classes - 1:
+        classes = np.argpartition(scores, -limit, axis=2)[..., -limit:]
     else:
-        extend_rank = extend
-    ranks = np.concatenate([stay_rank, extend_rank.ravel()])
-    chosen = np.argpartition(ranks, -beam_width)[-beam_width:] if len(ranks) > beam_width else np.arange(len(ranks))
-    chosen = chosen[ranks[chosen] > NEG_INF]
-    stays = chosen[chosen < num_beams]
-    parents, columns = np.divmod(chosen[chosen >= num_beams] - num_beams, len(classes) or 1)
-    labels = classes[columns]
-    keys = (beams.node[parents] * num_classes + labels).tolist()
-    setdefault = children.setdefault
-    new_nodes = np.array([setdefault(key, new_node()) for key in keys], dtype=np.int64)
+        labels = np.delete(np.arange(num_classes), blank)
+        classes = np.broadcast_to(labels, scores.shape[:2] + labels.shape)
+    return classes, np.take_along_axis(scores, classes, axis=2)
+
+
+def _initial_beams(num_utterances: int, beam_width: int, blank: int, scorers: Sequence[Scorer]) -> _Beams:
+    """Each utterance: the empty prefix in slot 0, nothing in the others."""
+    shape = (num_utterances, beam_width)
+    log_p_blank = np.full(shape, NEG_INF)
+    log_p_blank[:, 0] = 0.0
+    every_slot_from_the_first = np.zeros(num_utterances * beam_width, np.int64)
+    return _Beams(np.full(shape, EMPTY_PREFIX), np.full(shape, EMPTY_PARENT), np.full(shape, blank, np.int64),
+                  log_p_blank, np.full(shape, NEG_INF), np.zeros(shape),
+                  [s.advance(s.initial_states(), every_slot_from_the_first, np.full(shape, blank).ravel())
+                   for s in scorers])
+
+
+def _step(beams: _Beams, frame: np.ndarray, classes: np.ndarray, class_log_probs: np.ndarray, blank: int,
+          scorers: Sequence[Scorer], back_pointers: list) -> _Beams:
+    """One frame: frame (n, C), classes and class_log_probs (n, K) -> the new beams."""
+    num_utterances, width = beams.prefix.shape
+    num_candidates = classes.shape[1]
+    utterance = np.arange(num_utterances)[:, None]
+    log_p_total = np.logaddexp(beams.log_p_blank, beams.log_p_label)  # (n, W)
+    stay_blank = log_p_total + frame[:, blank, None]
+    last_log_prob = frame[utterance, beams.last]  # (n, W)
+    stay_label = beams.log_p_label + last_log_prob  # the empty prefix has log_p_label = -inf
+    is_repeat = classes[:, None, :] == beams.last[:, :, None]  # (n, W, K)
+    extend = np.where(is_repeat, beams.log_p_blank[:, :, None], log_p_total[:, :, None]) + class_log_probs[:, None, :]
+    _merge_extensions_into_beams(beams, log_p_total, last_log_prob, stay_label, extend, is_repeat)
+    stay_rank = np.logaddexp(stay_blank, stay_label) + beams.bonus  # (n, W)
+    extend_bonus = beams.bonus[:, :, None] + _class_bonus(beams, utterance, classes, scorers) if scorers else None
+    extend_rank = extend + extend_bonus if scorers else extend
+    ranks = np.concatenate([stay_rank, extend_rank.reshape(num_utterances, -1)], axis=1)
+    alive_rank = ranks > NEG_INF
+    chosen = np.argpartition(np.where(alive_rank, ranks, _dead_ranks(ranks.shape[1])), -width, axis=1)[:, -width:]
+    alive = alive_rank[utterance, chosen]  # chosen: (n, W) stays first, then (beam, class)
+    extends = (chosen >= width) & alive
+    source, column = np.divmod(chosen - width, num_candidates)
+    source = np.where(extends, source, np.where(alive, chosen, 0))  # the slot each new beam comes from
+    column = np.where(extends, column, 0)
+    label = np.where(extends, classes[utterance, column], blank)
+    prefix = beams.prefix[utterance, source]
+    back_pointers.append((source.astype(np.int32), np.where(extends, label, NO_LABEL).astype(np.int32)))
+    flat_source = (utterance * width + source).ravel()
     return _Beams(
-        node=np.concatenate([beams.node[stays], new_nodes]),
-        parent_node=np.concatenate([beams.parent_node[stays], beams.node[parents]]),
-        last=np.concatenate([beams.last[stays], labels]),
-        log_p_blank=np.concatenate([stay_blank[stays], np.full(len(parents), NEG_INF)]),
-        log_p_label=np.concatenate([stay_label[stays], extend[parents, columns]]),
-        bonus=np.concatenate([beams.bonus[stays], extend_bonus[parents, columns] if scorers else np.zeros(len(parents))]),
-        states=[s.advance(state, np.concatenate([stays, parents]), np.concatenate([np.full(len(stays), blank), labels]))
-                for s, state in zip(scorers, beams.states)],
+        prefix=np.where(extends, extended_prefix(prefix, label), prefix),
+        parent=np.where(extends, prefix, beams.parent[utterance, source]),
+        last=np.where(extends, label, beams.last[utterance, source]),
+        log_p_blank=np.where(extends | ~alive, NEG_INF, stay_blank[utterance, source]),
+        log_p_label=np.where(alive, np.where(extends, extend[utterance, source, column],
+                                             stay_label[utterance, source]), NEG_INF),
+        bonus=np.where(extends, extend_bonus[utterance, source, column], beams.bonus[utterance, source])
+        if scorers else beams.bonus,
+        states=[s.advance(state, flat_source, label.ravel()) for s, state in zip(scorers, beams.states)],
     )
 
 
-def _merge_extensions_into_beams(beams: _Beams, frame: np.ndarray, log_p_total: np.ndarray,
-                                 stay_label: np.ndarray, extend: np.ndarray, column_of: np.ndarray) -> np.ndarray:
-    """Add to each beam b' = b + c whose parent b is also a beam the mass of that extension, and remove the
-    extension from the candidates (it is b' itself). Returns the new log_p_label of the beams (B,)."""
-    order = np.argsort(beams.node)
-    position = np.searchsorted(beams.node[order], beams.parent_node).clip(max=len(order) - 1)
-    parent = order[position]  # (B,) the beam holding each beam's parent prefix, where it is one
-    children_of_beams = np.flatnonzero(beams.node[parent] == beams.parent_node)
-    if not len(children_of_beams):
-        return stay_label
-    parent = parent[children_of_beams]
-    label = beams.last[children_of_beams]
-    source = np.where(beams.last[parent] == label, beams.log_p_blank[parent], log_p_total[parent])
-    stay_label = stay_label.copy()
-    stay_label[children_of_beams] = np.logaddexp(stay_label[children_of_beams], source + frame[label])
-    column = column_of[label]
-    considered = column >= 0
-    extend[parent[considered], column[considered]] = NEG_INF
-    return stay_label
+@functools.lru_cache(maxsize=8)
+def _dead_ranks(count: int) -> np.ndarray:
+    """Distinct finite stand-ins for -inf ranks, below any real one: numpy's argpartition is several times slower
+    on many equal values, and a lexicon or an LM makes most candidates -inf."""
+    return -1e300 - 1e287 * np.arange(count)
 
 
-def _finish(beams: _Beams, scorers: Sequence[Scorer], children: dict[int, int], num_classes: int,
-            num_best: int | None) -> list[Hypothesis]:
-    ctc = np.logaddexp(beams.log_p_blank, beams.log_p_label)
-    scores = ctc + beams.bonus + sum((s.final_bonus(state) for s, state in zip(scorers, beams.states)),
-                                     np.zeros(len(ctc)))
-    order = np.lexsort((-ctc, -scores))[:num_best]  # by score, then (e.g. all -inf under a lexicon) by p_ctc
-    key_of = {node: key for key, node in children.items()}
-    return [Hypothesis(_labels(int(beams.node[i]), key_of, num_classes), float(scores[i]), float(ctc[i]))
-            for i in order]
+def _merge_extensions_into_beams(beams: _Beams, log_p_total: np.ndarray, last_log_prob: np.ndarray,
+                                 stay_label: np.ndarray, extend: np.ndarray, is_repeat: np.ndarray) -> None:
+    """Add to each beam b' = b + c whose parent b is also a beam the mass of that extension (in stay_label), and
+    remove the extension from the candidates (set to -inf in extend): it is b' itself."""
+    live = log_p_total > NEG_INF  # (n, W)
+    is_parent = (beams.parent[:, :, None] == beams.prefix[:, None, :]) & live[:, :, None] & live[:, None, :]
+    utterance, child, parent = np.nonzero(is_parent)  # (n, W child, W parent): at most one parent per child
+    if not len(utterance):
+        return
+    label_repeats = beams.last[utterance, parent] == beams.last[utterance, child]
+    source = np.where(label_repeats, beams.log_p_blank[utterance, parent], log_p_total[utterance, parent])
+    stay_label[utterance, child] = np.logaddexp(stay_label[utterance, child], source + last_log_prob[utterance, child])
+    pair, column = np.nonzero(is_repeat[utterance, child])  # the candidate column of each child's label
+    extend[utterance[pair], parent[pair], column] = NEG_INF
 
 
-def _labels(node: int, key_of: dict[int, int], num_classes: int) -> tuple[int, ...]:
-    labels = []
-    while node:
-        node, label = divmod(key_of[node], num_classes)
-        labels.append(label)
-    return tuple(reversed(labels))
+def _class_bonus(beams: _Beams, utterance: np.ndarray, classes: np.ndarray, scorers: Sequence[Scorer]) -> np.ndarray:
+    """(n, W, K) what the scorers add when beam b appends candidate class k."""
+    num_utterances, width = beams.prefix.shape
+    rows = sum(s.bonus(state) for s, state in zip(scorers, beams.states)).reshape(num_utterances, width, -1)
+    return rows[utterance[:, :, None], np.arange(width)[None, :, None], classes[:, None, :]]
 
 
-def check_log_probs(log_probs, blank: int) -> np.ndarray:
-    """A (T, C) float64 array, or a DecodingError that says what is wrong."""
+def _finish(beams: _Beams, back_pointers: list, scorers: Sequence[Scorer], first_row: int,
+            num_best: int | None) -> list[list[Hypothesis]]:
+    """The hypotheses of the utterances in rows first_row: (they have ended), best first."""
+    width = beams.prefix.shape[1]
+    rows = np.arange(first_row, beams.prefix.shape[0])
+    flat = (rows[:, None] * width + np.arange(width)).ravel()
+    ctc = np.logaddexp(beams.log_p_blank[rows], beams.log_p_label[rows])  # (r, W)
+    final = sum((s.final_bonus(s.advance(state, flat, np.full(len(flat), BLANK_INDEX)))
+                 for s, state in zip(scorers, beams.states)), np.zeros(len(flat)))
+    scores = ctc + beams.bonus[rows] + final.reshape(len(rows), width)
+    labels = _trace_back(back_pointers, rows, width)
+    results = []
+    for row in range(len(rows)):
+        live = np.flatnonzero(ctc[row] > NEG_INF)
+        order = live[np.lexsort((-ctc[row, live], -scores[row, live]))][:num_best]  # by score, then by p_ctc
+        results.append([Hypothesis(tuple(labels[row][slot]), float(scores[row, slot]), float(ctc[row, slot]))
+                        for slot in order.tolist()])
+    return results
+
+
+def _trace_back(back_pointers: list, rows: np.ndarray, width: int) -> list[list[list[int]]]:
+    """The label sequence of every slot of the given rows (r, W), read backwards through the back-pointers."""
+    slots = np.tile(np.arange(width), (len(rows), 1))
+    appended = []
+    for source, label in reversed(back_pointers):
+        appended.append(label[rows[:, None], slots])
+        slots = source[rows[:, None], slots]
+    sequences = np.stack(appended[::-1], axis=2) if appended else np.full(slots.shape + (0,), NO_LABEL)
+    return [[[label for label in sequence if label != NO_LABEL] for sequence in row.tolist()] for row in sequences]
+
+
+def check_log_probs(log_probs, lengths: Sequence[int], blank: int) -> tuple[np.ndarray, np.ndarray]:
+    """A (T, N, C) float64 array and (N,) lengths, or a DecodingError that says what is wrong."""
     array = np.asarray(log_probs, dtype=np.float64)
-    if array.ndim != 2:
-        raise DecodingError(f"log_probs must be one utterance's (T, C) array, got shape {array.shape}")
-    if not 0 <= blank < array.shape[1]:
-        raise DecodingError(f"blank index {blank} is outside the {array.shape[1]} classes")
-    if np.isnan(array).any() or (array > 1e-6).any():
+    lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+    if array.ndim != 3:
+        raise DecodingError(f"log_probs must be a (T, N, C) array, got shape {array.shape}")
+    if len(lengths) != array.shape[1] or (lengths < 0).any() or (lengths > array.shape[0]).any():
+        raise DecodingError(f"lengths {lengths.tolist()} do not fit log_probs of shape {array.shape} (T, N, C)")
+    if not 0 <= blank < array.shape[2] or array.shape[2] < 2:
+        raise DecodingError(f"blank index {blank} with {array.shape[2]} classes: log_probs needs the blank and at "
+                            "least one label")
+    in_length = np.arange(array.shape[0])[:, None] < lengths[None, :]  # (T, N): padding is never read
+    bad = (np.isnan(array) | (array > 1e-6)).any(axis=2) & in_length
+    if bad.any():
         raise DecodingError("log_probs must be natural-log posteriors (<= 0, no NaN): apply log_softmax first")
-    return array
+    return array, lengths
 
 
 def prefix_beam_search(log_probs: np.ndarray, beam_width: int = 32, *, vocab: Sequence[str],

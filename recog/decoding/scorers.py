@@ -1,7 +1,7 @@
 """What the beam search adds to log p_ctc when a beam appends a symbol: the interface every scorer implements.
 
 A scorer (a language model in shallow fusion, a lexicon, hotwords) holds one state per beam, in a form of its
-own choosing: a list of small hashable states for the n-gram models and tries (PerBeamScorer), or batched
+own choosing: int ids of small hashable states for the n-gram models and tries (PerBeamScorer), or batched
 tensors for a neural LM (e.g. an LSTM's (B, H) hidden state), which the search never looks inside. Per frame
 the search asks for `bonus(states)`, a (B, C) matrix of log-domain scores, one row per beam and one column per
 class (the blank column is unused), and after choosing the new beams calls `advance` with, for each new beam,
@@ -16,11 +16,11 @@ import numpy as np
 
 from recog.alphabet import BLANK_INDEX, Alphabet
 
-MAX_CACHED_STATES = 100_000  # rows (C floats each) kept per scorer; the cache starts over beyond that
+MAX_CACHED_STATES = 100_000  # states kept per scorer between searches; beyond that the tables start over
 
 
 class Scorer(ABC):
-    """Batched interface used by recog.decoding.prefix_search.beam_search."""
+    """Batched interface used by recog.decoding.prefix_search.beam_search_batch."""
 
     @abstractmethod
     def initial_states(self) -> Any:
@@ -40,17 +40,19 @@ class Scorer(ABC):
 
 
 class PerBeamScorer(Scorer):
-    """A scorer whose state per beam is a small hashable value: rows and steps are computed once per state.
+    """A scorer whose state per beam is a small hashable value (an n-gram history, a trie node).
 
     Subclasses define `initial`, `row` (the (C,) bonus of one state), `step` (the state after appending one
-    symbol) and `final`; symbols are the alphabet's characters, never class indices.
+    symbol) and `final`; symbols are the alphabet's characters, never class indices. Each state is computed
+    once: it gets an int id, and its row, its final bonus and its successor by each class go into numpy tables,
+    so that per frame the beams' states are an int array, their rows one gather, and advancing them one lookup
+    (Python runs only for a state or a step not seen before).
     """
 
     def __init__(self, alphabet: Alphabet):
         self.alphabet = alphabet
         self.num_classes = alphabet.num_classes
-        self._rows: dict[Hashable, np.ndarray] = {}
-        self._steps: dict[tuple[Hashable, int], Hashable] = {}
+        self._start_over()
 
     @abstractmethod
     def initial(self) -> Hashable: ...
@@ -65,36 +67,56 @@ class PerBeamScorer(Scorer):
     @abstractmethod
     def final(self, state: Hashable) -> float: ...
 
-    def initial_states(self) -> list[Hashable]:
-        return [self.initial()]
+    def initial_states(self) -> np.ndarray:
+        if len(self._states) > MAX_CACHED_STATES:
+            self._start_over()  # between searches no beam holds an id
+        return np.array([self._id(self.initial())])
 
-    def bonus(self, states: list[Hashable]) -> np.ndarray:
-        rows = self._rows
-        return np.stack([rows[s] if s in rows else self._cache_row(s) for s in states])
+    def bonus(self, states: np.ndarray) -> np.ndarray:
+        return self._rows[states]
 
-    def advance(self, states: list[Hashable], parents: np.ndarray, classes: np.ndarray) -> list[Hashable]:
-        steps = self._steps
-        new_states = []
-        for parent, label in zip(parents.tolist(), classes.tolist()):
-            state = states[parent]
-            if label != BLANK_INDEX:
-                key = (state, label)
-                state = steps[key] if key in steps else self._cache_step(key)
-            new_states.append(state)
+    def advance(self, states: np.ndarray, parents: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        new_states = states[parents]
+        appended = np.flatnonzero(classes != BLANK_INDEX)
+        successors = self._successors[new_states[appended], classes[appended]]
+        missing = np.flatnonzero(successors < 0)
+        if missing.size:
+            rows = appended[missing]
+            successors[missing] = [self._successor(state_id, label) for state_id, label
+                                   in zip(new_states[rows].tolist(), classes[rows].tolist())]
+        new_states[appended] = successors
         return new_states
 
-    def final_bonus(self, states: list[Hashable]) -> np.ndarray:
-        return np.array([self.final(s) for s in states], dtype=np.float64)
+    def final_bonus(self, states: np.ndarray) -> np.ndarray:
+        finals = self._finals[states]
+        for i in np.flatnonzero(np.isnan(finals)).tolist():
+            finals[i] = self._finals[states[i]] = self.final(self._states[states[i]])
+        return finals
 
-    def _cache_row(self, state: Hashable) -> np.ndarray:
-        if len(self._rows) >= MAX_CACHED_STATES:
-            self._rows.clear()
-        self._rows[state] = self.row(state)
-        return self._rows[state]
+    def _start_over(self) -> None:
+        self._ids: dict[Hashable, int] = {}
+        self._states: list[Hashable] = []
+        self._rows = np.empty((0, self.num_classes))  # (S, C) bonus rows
+        self._successors = np.empty((0, self.num_classes), np.int32)  # (S, C) state id after a class, -1: not yet
+        self._finals = np.empty(0)  # (S,) final bonus, NaN: not yet
 
-    def _cache_step(self, key: tuple[Hashable, int]) -> Hashable:
-        if len(self._steps) >= MAX_CACHED_STATES:
-            self._steps.clear()
-        state, label = key
-        self._steps[key] = self.step(state, self.alphabet.symbols[label - 1])
-        return self._steps[key]
+    def _id(self, state: Hashable) -> int:
+        state_id = self._ids.get(state)
+        if state_id is None:
+            state_id = self._ids[state] = len(self._states)
+            self._states.append(state)
+            if state_id == len(self._rows):
+                self._grow()
+            self._rows[state_id] = self.row(state)
+        return state_id
+
+    def _successor(self, state_id: int, label: int) -> int:
+        successor = self._id(self.step(self._states[state_id], self.alphabet.symbols[label - 1]))
+        self._successors[state_id, label] = successor
+        return successor
+
+    def _grow(self) -> None:
+        extra = max(64, len(self._rows))
+        self._rows = np.concatenate([self._rows, np.empty((extra, self.num_classes))])
+        self._successors = np.concatenate([self._successors, np.full((extra, self.num_classes), -1, np.int32)])
+        self._finals = np.concatenate([self._finals, np.full(extra, np.nan)])

@@ -13,7 +13,7 @@ exact search finds the labelling that maximises it, so higher is better).
 
 lm: the posteriors of a trained checkpoint on a data split (the rest of the arguments are recog-eval's Hydra
 overrides), decoded with a word n-gram (ARPA) by our beam search, pyctcdecode + KenLM and flashlight-text +
-KenLM at one (alpha, beta) and beam: WER, CER and time per utterance. A missing peer is reported, not fatal.
+KenLM at one (alpha, beta) and each beam: WER, CER and time per utterance. A missing peer is reported, not fatal.
 Every LM decoder starts with its own model loaded and nothing cached.
 
 The peers decode one utterance per call; ours is timed that way too, and on batches ("batch N": the per-frame
@@ -257,28 +257,39 @@ def with_lm(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     posteriors, references, alphabet = model_posteriors(args.overrides)
     vocab = ["", *alphabet.symbols]
-    lm = {"arpa": args.arpa, "alpha": args.alpha, "beta": args.beta}
+    print(f"{len(posteriors)} utterances, word LM {args.arpa}, alpha {args.alpha}, beta {args.beta}")
+    print(f"{'decoder':<44}{'WER':>8}{'CER':>8}{'ms/utt':>9}")
+    greedy = one_by_one(lambda log_probs: "".join(vocab[c] for c in collapse(log_probs.argmax(axis=1).tolist())))
+    report("recog greedy", greedy, posteriors, references)
+    for beam in args.beams:
+        for name, decoder in lm_decoders(args, vocab, alphabet, beam).items():
+            report(name, decoder, posteriors, references)
 
-    def lm_scorers(lexicon: bool) -> list:  # new ones per decoder: none starts with another's cached LM states
+
+def lm_decoders(args: argparse.Namespace, vocab: list[str], alphabet: Alphabet,
+                beam: int) -> dict[str, BatchDecoder | str]:
+    """Each LM decoder with its own model loaded and nothing cached."""
+    def lm_scorers(lexicon: bool) -> list:
         return [word_ngram(args.arpa, alphabet, args.alpha, args.beta)] + ([lexicon_of(args.arpa, alphabet)]
                                                                            if lexicon else [])
-    decoders = {"recog greedy": one_by_one(lambda log_probs: "".join(vocab[c] for c in collapse(
-                    log_probs.argmax(axis=1).tolist()))),
-                f"recog beam {args.beam}": ours(vocab, args.beam)}
+    decoders = {f"recog beam {beam}": ours(vocab, beam)}
     for lexicon in (False, True):
-        name = f"recog beam {args.beam} + LM" + (" + lexicon" if lexicon else "")
-        decoders[name] = ours(vocab, args.beam, lm_scorers(lexicon))
-        decoders[f"{name}, batch {args.batch}"] = ours(vocab, args.beam, lm_scorers(lexicon), args.batch)
-    decoders.update({f"{name} + KenLM": decoder for name, decoder in build_peers(vocab, args.beam, **lm).items()})
-    print(f"{len(posteriors)} utterances, word LM {args.arpa}, alpha {args.alpha}, beta {args.beta}")
-    print(f"{'decoder':<42}{'WER':>8}{'CER':>8}{'ms/utt':>9}")
-    for name, decoder in decoders.items():
-        if isinstance(decoder, str):
-            print(f"{name:<42}{decoder}")
-            continue
-        texts, ms = time_decoder(decoder, posteriors)
-        counts = corpus_error_counts(references, [" ".join(text.split()) for text in texts])
-        print(f"{name:<42}{counts.wer:8.2%}{counts.cer:8.2%}{ms:9.2f}", flush=True)
+        name = f"recog beam {beam} + LM" + (" + lexicon" if lexicon else "")
+        decoders[name] = ours(vocab, beam, lm_scorers(lexicon))
+        decoders[f"{name}, batch {args.batch}"] = ours(vocab, beam, lm_scorers(lexicon), args.batch)
+    lm = {"arpa": args.arpa, "alpha": args.alpha, "beta": args.beta}
+    decoders.update({f"{name} beam {beam} + KenLM": decoder
+                     for name, decoder in build_peers(vocab, beam, **lm).items()})
+    return decoders
+
+
+def report(name: str, decoder: BatchDecoder | str, posteriors: list[np.ndarray], references: list[str]) -> None:
+    if isinstance(decoder, str):
+        print(f"{name:<44}{decoder}")
+        return
+    texts, ms = time_decoder(decoder, posteriors)
+    counts = corpus_error_counts(references, [" ".join(text.split()) for text in texts])
+    print(f"{name:<44}{counts.wer:8.2%}{counts.cer:8.2%}{ms:9.2f}", flush=True)
 
 
 def main() -> None:
@@ -293,7 +304,7 @@ def main() -> None:
     lm_mode.add_argument("--arpa", required=True, help="word n-gram ARPA file (recog-lm or KenLM's lmplz)")
     lm_mode.add_argument("--alpha", type=float, default=0.5)
     lm_mode.add_argument("--beta", type=float, default=1.0)
-    lm_mode.add_argument("--beam", type=int, default=32)
+    lm_mode.add_argument("--beams", type=int, nargs="+", default=[8, 32])
     lm_mode.add_argument("--batch", type=int, default=32, help="utterances per call of our batched search")
     lm_mode.add_argument("overrides", nargs="+", help="recog-eval settings: ckpt_path=... data=... split=...")
     args = parser.parse_args()

@@ -93,7 +93,10 @@ class WordLMScorer(PerBeamScorer):
         return self.word_prefixes is None or word in self.word_prefixes
 
     def _completion(self, history: tuple[str, ...], word: str) -> float:
-        """alpha * log p(word | history) + beta for a word that may be an LM word."""
+        """alpha * log p(word | history) + beta for a word that may be an LM word (most partial words are not:
+        they complete as <unk>, whose score is cached per history)."""
+        if self.lm.vocabulary is not None and word not in self.lm.vocabulary:
+            return self._unknown_score(history) + self.beta
         return self.alpha * self.lm.log10_prob(word, history) + self.beta
 
     def _extended(self, history: tuple[str, ...], word: str | None) -> tuple[str, ...]:

@@ -23,6 +23,8 @@ number of utterances either way.
 from __future__ import annotations
 
 import argparse
+import functools
+import gc
 import itertools
 import math
 import string
@@ -167,17 +169,12 @@ def fast_ctc_decode(vocab: list[str], beam: int) -> Decoder:
 PEERS = {"pyctcdecode": pyctcdecode, "flashlight-text": flashlight, "fast-ctc-decode": fast_ctc_decode}
 
 
-def build_peers(vocab: list[str], beam: int, **lm) -> dict[str, BatchDecoder | str]:
-    """name -> decoder (one call per utterance), or the reason it is missing."""
-    peers = {}
-    for name, build in PEERS.items():
-        if lm and name == "fast-ctc-decode":
-            continue  # it has no LM
-        try:
-            peers[name] = one_by_one(build(vocab, beam, **lm))
-        except ImportError as error:
-            peers[name] = f"not installed ({error.name}): pip install -e '.[bench]'"
-    return peers
+def build_peer(name: str, vocab: list[str], beam: int, **lm) -> BatchDecoder | str:
+    """The peer's decoder (one call per utterance), or the reason it is missing."""
+    try:
+        return one_by_one(PEERS[name](vocab, beam, **lm))
+    except ImportError as error:
+        return f"not installed ({error.name}): pip install -e '.[bench]'"
 
 
 # speed ----------------------------------------------------------------------------------------------------------
@@ -210,7 +207,8 @@ def speed(args: argparse.Namespace) -> None:
         our_texts, our_ms = time_decoder(ours(vocab, beam), inputs)
         decoders = {"recog": (our_texts, our_ms),
                     f"recog batch {len(inputs)}": time_decoder(ours(vocab, beam, batch_size=len(inputs)), inputs)}
-        for name, decoder in build_peers(vocab, beam).items():
+        for name in PEERS:
+            decoder = build_peer(name, vocab, beam)
             decoders[name] = decoder if isinstance(decoder, str) else time_decoder(decoder, inputs)
         for name, result in decoders.items():
             if isinstance(result, str):
@@ -260,33 +258,38 @@ def with_lm(args: argparse.Namespace) -> None:
     print(f"{len(posteriors)} utterances, word LM {args.arpa}, alpha {args.alpha}, beta {args.beta}")
     print(f"{'decoder':<44}{'WER':>8}{'CER':>8}{'ms/utt':>9}")
     greedy = one_by_one(lambda log_probs: "".join(vocab[c] for c in collapse(log_probs.argmax(axis=1).tolist())))
-    report("recog greedy", greedy, posteriors, references)
+    report("recog greedy", lambda: greedy, posteriors, references)
     for beam in args.beams:
-        for name, decoder in lm_decoders(args, vocab, alphabet, beam).items():
-            report(name, decoder, posteriors, references)
+        for name, build in lm_decoders(args, vocab, alphabet, beam).items():
+            report(name, build, posteriors, references)
 
 
 def lm_decoders(args: argparse.Namespace, vocab: list[str], alphabet: Alphabet,
-                beam: int) -> dict[str, BatchDecoder | str]:
-    """Each LM decoder with its own model loaded and nothing cached."""
-    def lm_scorers(lexicon: bool) -> list:
-        return [word_ngram(args.arpa, alphabet, args.alpha, args.beta)] + ([lexicon_of(args.arpa, alphabet)]
-                                                                           if lexicon else [])
-    decoders = {f"recog beam {beam}": ours(vocab, beam)}
+                beam: int) -> dict[str, Callable[[], BatchDecoder | str]]:
+    """name -> how to build it: each decoder is built just before it is timed, with its own LM and nothing
+    cached, and none of the others alive (their LM states would slow Python's garbage collector down)."""
+    def with_scorers(lexicon: bool, batch_size: int = 1) -> Callable[[], BatchDecoder]:
+        return lambda: ours(vocab, beam, [word_ngram(args.arpa, alphabet, args.alpha, args.beta)]
+                            + ([lexicon_of(args.arpa, alphabet)] if lexicon else []), batch_size)
+    decoders = {f"recog beam {beam}": lambda: ours(vocab, beam)}
     for lexicon in (False, True):
         name = f"recog beam {beam} + LM" + (" + lexicon" if lexicon else "")
-        decoders[name] = ours(vocab, beam, lm_scorers(lexicon))
-        decoders[f"{name}, batch {args.batch}"] = ours(vocab, beam, lm_scorers(lexicon), args.batch)
+        decoders[name] = with_scorers(lexicon)
+        decoders[f"{name}, batch {args.batch}"] = with_scorers(lexicon, args.batch)
     lm = {"arpa": args.arpa, "alpha": args.alpha, "beta": args.beta}
-    decoders.update({f"{name} beam {beam} + KenLM": decoder
-                     for name, decoder in build_peers(vocab, beam, **lm).items()})
+    for peer in PEERS:
+        if peer != "fast-ctc-decode":  # it has no LM
+            decoders[f"{peer} beam {beam} + KenLM"] = functools.partial(build_peer, peer, vocab, beam, **lm)
     return decoders
 
 
-def report(name: str, decoder: BatchDecoder | str, posteriors: list[np.ndarray], references: list[str]) -> None:
+def report(name: str, build: Callable[[], BatchDecoder | str], posteriors: list[np.ndarray],
+           references: list[str]) -> None:
+    decoder = build()
     if isinstance(decoder, str):
         print(f"{name:<44}{decoder}")
         return
+    gc.collect()
     texts, ms = time_decoder(decoder, posteriors)
     counts = corpus_error_counts(references, [" ".join(text.split()) for text in texts])
     print(f"{name:<44}{counts.wer:8.2%}{counts.cer:8.2%}{ms:9.2f}", flush=True)

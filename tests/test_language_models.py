@@ -1,6 +1,7 @@
 import functools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -210,24 +211,33 @@ def test_hotwords_and_lexicon_words_must_be_writable(tmp_path):
         BeamSearchDecoder(alphabet, lexicon=str(tmp_path / "lexicon.txt"))
 
 
+def spelled(scorer, alphabet: Alphabet, text: str):
+    """The scorer's state for one beam that has spelled `text`."""
+    states = scorer.initial_states()
+    for label in alphabet.encode(text):
+        states = scorer.advance(states, np.array([0]), np.array([label]))
+    return states
+
+
 def test_a_partial_word_pays_the_unknown_word_score_when_it_leaves_the_lm_vocabulary(hand_written_arpa):
     alphabet = Alphabet(list(" abz"))
     scorer = word_ngram(hand_written_arpa, alphabet, alpha=1.0, beta=0.5)  # words a, b
     space, a, b, z = (alphabet.encode(c)[0] for c in " abz")
-    unknown = math.log(10) * read_arpa(hand_written_arpa).log10_prob("<unk>", ("<s>", "a"))
-    row = scorer.row((("<s>", "a"), ""))  # at a word start: "a", "b" begin LM words, "z" does not
+    lm = read_arpa(hand_written_arpa)
+    unknown = math.log(10) * lm.log10_prob("<unk>", ("<s>", "a"))
+    (row,) = scorer.bonus(spelled(scorer, alphabet, "a "))  # at a word start: "a", "b" begin LM words, "z" not
     assert row[a] == 0 and row[b] == 0 and row[z] == pytest.approx(unknown)
     assert row[space] == 0  # no word to complete
-    row = scorer.row((("<s>", "a"), "b"))  # "b" is complete: a space scores it; any letter makes it unknown
+    (row,) = scorer.bonus(spelled(scorer, alphabet, "a b"))  # "b" is complete: a space scores it; letters: unknown
     assert row[space] == pytest.approx(math.log(10) * -0.2 + 0.5)  # log10 p(b | <s> a) = -0.2
     assert row[a] == pytest.approx(unknown) and row[z] == pytest.approx(unknown)
-    state = scorer.step((("<s>", "a"), "b"), "z")
-    assert state == (("<s>", "a"), None)  # no LM word begins with "bz": an unknown word, whatever follows
-    row = scorer.row(state)  # already paid for: its end only earns beta
+    (row,) = scorer.bonus(spelled(scorer, alphabet, "a bz"))  # unknown, already paid for: its end only earns beta
     assert row[space] == 0.5 and row[a] == 0 and row[z] == 0
-    assert scorer.step(state, "a") == state and scorer.step(state, " ") == (("a", "<unk>"), "")
-    assert scorer.final(state) == pytest.approx(0.5 + math.log(10) * read_arpa(hand_written_arpa).log10_prob(
-        "</s>", ("a", "<unk>")))
+    assert (scorer.bonus(spelled(scorer, alphabet, "a bzaz")) == row).all()  # whatever follows
+    (end,) = scorer.final_bonus(spelled(scorer, alphabet, "a bza"))
+    assert end == pytest.approx(0.5 + math.log(10) * lm.log10_prob("</s>", ("a", "<unk>")))
+    (row,) = scorer.bonus(spelled(scorer, alphabet, "a bz a"))  # <unk> is in the history of the next word
+    assert row[space] == pytest.approx(math.log(10) * lm.log10_prob("a", ("<unk>",)) + 0.5)
 
 
 def test_scorers_give_each_utterance_of_a_batch_exactly_what_it_gets_alone(hand_written_arpa, tmp_path):

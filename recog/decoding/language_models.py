@@ -6,35 +6,47 @@ complete word also earns beta. The exception: a partial word that stops being th
 an unknown word whatever follows, and gets the LM's <unk> score at once instead of at its end (otherwise beams
 that glue words together, never paying for a word, would win); from then on all unknown words are one state, and
 <unk> in the history of the words after them, as KenLM reads them. CharLMScorer scores every character (space
-included) and gives beta per character. Both are built by `word_ngram` / `char_ngram` from a model file and checked against the model's
-alphabet at load time. (A neural LM with a batched state per beam implements recog.decoding.scorers.Scorer
-directly.)
+included) and gives beta per character. Both are built by `word_ngram` / `char_ngram` from a model file and
+checked against the model's alphabet at load time.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from recog.alphabet import SPACE_TOKEN, Alphabet
+from recog.alphabet import BLANK_INDEX, SPACE_TOKEN, Alphabet
 from recog.decoding.ngram import (LN_10, SENTENCE_END, SENTENCE_START, SPECIAL_TOKENS, UNKNOWN,
                                   LanguageModelError, check_vocabulary, load_ngram)
-from recog.decoding.scorers import PerBeamScorer
+from recog.decoding.scorers import MAX_CACHED_STATES, PerBeamScorer, Scorer, with_room
 
 log = logging.getLogger(__name__)
 
-# (the last order-1 complete words, the word being spelled: None once it is no beginning of any LM word)
-WordState = tuple[tuple[str, ...], str | None]
+ROOT_WORD, UNKNOWN_WORD = 0, 1  # spelling nodes: no word begun; a word that no LM word begins with
 
 
-class WordLMScorer(PerBeamScorer):
+@dataclass
+class WordBeamStates:
+    history: np.ndarray  # (B,) int64 id of the last order-1 complete words
+    word: np.ndarray  # (B,) int64 spelling node of the word being spelled
+    completion: np.ndarray  # (B,) float64 what a space or the end adds now (0 when no word is being spelled)
+
+
+class WordLMScorer(Scorer):
+    """A beam's state is three numbers: its history (an id of the last order-1 complete words), the word it is
+    spelling (a node of the trie of LM-word beginnings, met so far), and what completing that word earns. The
+    tables behind them (per node: its children, and which letters leave the LM's words; per history: the <unk>
+    score) are filled when the search first meets a node or a history, so that per frame the bonus is one
+    gather, and Python only runs for what is new and for the words that are complete."""
+
     def __init__(self, lm, alphabet: Alphabet, alpha: float, beta: float):
-        super().__init__(alphabet)
         if " " not in alphabet:
             raise LanguageModelError("a word language model needs a space in the model's alphabet to find words; "
                                      "use a character LM (decoder=beam_char_lm) for this model")
         self.lm = lm
+        self.alphabet = alphabet
         self.space = alphabet.encode(" ")[0]
         self.alpha = alpha * LN_10  # log10 -> natural log, then the fusion weight
         self.beta = beta
@@ -42,65 +54,111 @@ class WordLMScorer(PerBeamScorer):
         # beginnings of LM words (None: the LM does not list its words, unknown words are scored at their end)
         self.word_prefixes = None if lm.vocabulary is None else \
             {word[:end] for word in lm.vocabulary - SPECIAL_TOKENS for end in range(len(word) + 1)}
-        self._leaving: dict[str, np.ndarray] = {}
-        self._unknown_scores: dict[tuple[str, ...], float] = {}
+        self._start_over()
 
-    def initial(self) -> WordState:
-        return (SENTENCE_START,), ""
+    def initial_states(self) -> WordBeamStates:
+        if len(self._spellings) + len(self._histories) > MAX_CACHED_STATES:
+            self._start_over()  # between searches no beam holds an id
+        return WordBeamStates(np.zeros(1, np.int64), np.full(1, ROOT_WORD), np.zeros(1))
 
-    def row(self, state: WordState) -> np.ndarray:
-        history, word = state
-        if word is None:  # an unknown word, already paid for: its end only earns beta
-            row = np.zeros(self.num_classes)
-            row[self.space] = self.beta
-            return row
-        row = self._leaving_the_vocabulary(word) * self._unknown_score(history)
-        if word:
-            row[self.space] = self._completion(history, word)
-        return row
+    def bonus(self, states: WordBeamStates) -> np.ndarray:
+        rows = np.where(self._leaving[states.word], self._unknown_scores[states.history][:, None], 0.0)
+        rows[:, self.space] = states.completion
+        return rows
 
-    def _leaving_the_vocabulary(self, word: str) -> np.ndarray:
-        """(C,) 1.0 for the letters that turn this beginning of LM words into no beginning of any, else 0.0
-        (cached per word: the beam search meets the same partial word after many histories)."""
-        leaving = self._leaving.get(word)
-        if leaving is None:
-            leaving = self._leaving[word] = np.array(
-                [0.0] + [float(label != self.space and not self._known_so_far(word + symbol))
-                         for label, symbol in enumerate(self.alphabet.symbols, start=1)])
-        return leaving
+    def advance(self, states: WordBeamStates, parents: np.ndarray, classes: np.ndarray) -> WordBeamStates:
+        history, word, completion = states.history[parents], states.word[parents], states.completion[parents]
+        letters = np.flatnonzero((classes != BLANK_INDEX) & (classes != self.space))
+        if letters.size:
+            word[letters] = self._children_of(word[letters], classes[letters])
+            completion[letters] = self._completions(history[letters], word[letters])
+        ended = np.flatnonzero((classes == self.space) & (word != ROOT_WORD))
+        if ended.size:
+            history[ended] = [self._history_after(h, w) for h, w in zip(history[ended].tolist(), word[ended].tolist())]
+            word[ended] = ROOT_WORD
+            completion[ended] = 0.0
+        return WordBeamStates(history, word, completion)
 
-    def _unknown_score(self, history: tuple[str, ...]) -> float:
-        score = self._unknown_scores.get(history)
+    def final_bonus(self, states: WordBeamStates) -> np.ndarray:
+        """Completing the word being spelled, then the end of the sentence."""
+        ends = [self._history_after(h, w) if w != ROOT_WORD else h
+                for h, w in zip(states.history.tolist(), states.word.tolist())]
+        return states.completion + [self.alpha * self.lm.log10_prob(SENTENCE_END, self._histories[h]) for h in ends]
+
+    def _start_over(self) -> None:
+        self._spellings: list[str | None] = ["", None]  # node -> the letters spelled (None: an unknown word)
+        self._nodes: dict[str, int] = {"": ROOT_WORD}
+        self._children = np.full((2, self.alphabet.num_classes), -1, np.int64)  # (nodes, C), -1: not met yet
+        self._children[UNKNOWN_WORD] = UNKNOWN_WORD  # an unknown word stays one
+        self._leaving = np.zeros((2, self.alphabet.num_classes), bool)  # (nodes, C) letters that leave LM words
+        self._is_word = np.zeros(2, bool)  # (nodes,) whether the LM scores the spelling as itself (not <unk>)
+        self._set_up_node(ROOT_WORD)
+        self._histories: list[tuple[str, ...]] = []
+        self._history_ids: dict[tuple[str, ...], int] = {}
+        self._unknown_scores = np.empty(0)  # (histories,) alpha * log p(<unk> | history)
+        self._word_completions: dict[tuple[int, int], float] = {}  # (history, node) of an LM word -> its score
+        self._histories_after: dict[tuple[int, int], int] = {}  # (history, node) -> history once the word ends
+        self._history_id((SENTENCE_START,))
+
+    def _children_of(self, nodes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        children = self._children[nodes, labels]
+        for i in np.flatnonzero(children < 0).tolist():
+            children[i] = self._child(int(nodes[i]), int(labels[i]))
+        return children
+
+    def _child(self, node: int, label: int) -> int:
+        spelling = self._spellings[node] + self.alphabet.symbols[label - 1]
+        child = self._nodes.get(spelling) if self._known_so_far(spelling) else UNKNOWN_WORD
+        if child is None:
+            child = self._nodes[spelling] = len(self._spellings)
+            self._spellings.append(spelling)
+            self._set_up_node(child)
+        self._children[node, label] = child
+        return child
+
+    def _set_up_node(self, node: int) -> None:
+        self._children = with_room(self._children, node + 1, -1)
+        self._leaving = with_room(self._leaving, node + 1, False)
+        self._is_word = with_room(self._is_word, node + 1, False)
+        spelling = self._spellings[node]
+        self._leaving[node, 1:] = [label != self.space and not self._known_so_far(spelling + symbol)
+                                   for label, symbol in enumerate(self.alphabet.symbols, start=1)]
+        self._is_word[node] = bool(spelling) and (self.lm.vocabulary is None or spelling in self.lm.vocabulary)
+
+    def _known_so_far(self, spelling: str) -> bool:
+        return self.word_prefixes is None or spelling in self.word_prefixes
+
+    def _completions(self, histories: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """alpha * log p(word | history) + beta per beam: the <unk> score for a beginning of LM words that is not
+        one itself, beta alone for an unknown word (it paid its <unk> score when it became one)."""
+        scores = np.where(nodes == UNKNOWN_WORD, 0.0, self._unknown_scores[histories]) + self.beta
+        words = np.flatnonzero(self._is_word[nodes])
+        scores[words] = [self._word_completion(h, n) for h, n in zip(histories[words].tolist(), nodes[words].tolist())]
+        return scores
+
+    def _word_completion(self, history: int, node: int) -> float:
+        score = self._word_completions.get((history, node))
         if score is None:
-            score = self._unknown_scores[history] = self.alpha * self.lm.log10_prob(UNKNOWN, history)
+            score = self._word_completions[history, node] = self.beta + self.alpha * self.lm.log10_prob(
+                self._spellings[node], self._histories[history])
         return score
 
-    def step(self, state: WordState, symbol: str) -> WordState:
-        history, word = state
-        if symbol != " ":
-            return history, None if word is None or not self._known_so_far(word + symbol) else word + symbol
-        return (self._extended(history, word), "") if word != "" else state
+    def _history_after(self, history: int, node: int) -> int:
+        after = self._histories_after.get((history, node))
+        if after is None:
+            word = UNKNOWN if node == UNKNOWN_WORD else self._spellings[node]
+            after = self._histories_after[history, node] = self._history_id(
+                (self._histories[history] + (word,))[-self.history_size:])
+        return after
 
-    def final(self, state: WordState) -> float:
-        history, word = state
-        score = 0.0
-        if word != "":
-            score += self.beta if word is None else self._completion(history, word)
-            history = self._extended(history, word)
-        return score + self.alpha * self.lm.log10_prob(SENTENCE_END, history)
-
-    def _known_so_far(self, word: str) -> bool:
-        return self.word_prefixes is None or word in self.word_prefixes
-
-    def _completion(self, history: tuple[str, ...], word: str) -> float:
-        """alpha * log p(word | history) + beta for a word that may be an LM word (most partial words are not:
-        they complete as <unk>, whose score is cached per history)."""
-        if self.lm.vocabulary is not None and word not in self.lm.vocabulary:
-            return self._unknown_score(history) + self.beta
-        return self.alpha * self.lm.log10_prob(word, history) + self.beta
-
-    def _extended(self, history: tuple[str, ...], word: str | None) -> tuple[str, ...]:
-        return (history + (UNKNOWN if word is None else word,))[-self.history_size:]
+    def _history_id(self, history: tuple[str, ...]) -> int:
+        history_id = self._history_ids.get(history)
+        if history_id is None:
+            history_id = self._history_ids[history] = len(self._histories)
+            self._histories.append(history)
+            self._unknown_scores = with_room(self._unknown_scores, history_id + 1, np.nan)
+            self._unknown_scores[history_id] = self.alpha * self.lm.log10_prob(UNKNOWN, history)
+        return history_id
 
 
 class CharLMScorer(PerBeamScorer):

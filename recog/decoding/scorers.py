@@ -105,8 +105,7 @@ class PerBeamScorer(Scorer):
         if state_id is None:
             state_id = self._ids[state] = len(self._states)
             self._states.append(state)
-            if state_id == len(self._rows):
-                self._grow()
+            self._grow()
             self._rows[state_id] = self.row(state)
         return state_id
 
@@ -116,7 +115,15 @@ class PerBeamScorer(Scorer):
         return successor
 
     def _grow(self) -> None:
-        extra = max(64, len(self._rows))
-        self._rows = np.concatenate([self._rows, np.empty((extra, self.num_classes))])
-        self._successors = np.concatenate([self._successors, np.full((extra, self.num_classes), -1, np.int32)])
-        self._finals = np.concatenate([self._finals, np.full(extra, np.nan)])
+        self._rows = with_room(self._rows, len(self._states), np.nan)
+        self._successors = with_room(self._successors, len(self._states), -1)
+        self._finals = with_room(self._finals, len(self._states), np.nan)
+
+
+def with_room(table: np.ndarray, rows: int, fill) -> np.ndarray:
+    """`table`, or a copy twice as long (new rows filled with `fill`) if it has fewer than `rows` rows: the
+    tables of states that scorers fill as the search meets them."""
+    if len(table) >= rows:
+        return table
+    extra = np.full((max(64, len(table), rows - len(table)), *table.shape[1:]), fill, table.dtype)
+    return np.concatenate([table, extra])

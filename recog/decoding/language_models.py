@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -51,9 +52,10 @@ class WordLMScorer(Scorer):
         self.alpha = alpha * LN_10  # log10 -> natural log, then the fusion weight
         self.beta = beta
         self.history_size = max(lm.order - 1, 1)
-        # beginnings of LM words (None: the LM does not list its words, unknown words are scored at their end)
-        self.word_prefixes = None if lm.vocabulary is None else \
-            {word[:end] for word in lm.vocabulary - SPECIAL_TOKENS for end in range(len(word) + 1)}
+        # each beginning of LM words -> the letters that continue it (None: the LM does not list its words,
+        # unknown words are scored at their end)
+        self.next_letters = None if lm.vocabulary is None else next_letters(lm.vocabulary - SPECIAL_TOKENS)
+        self.label_of = {symbol: label for label, symbol in enumerate(alphabet.symbols, start=1)}
         self._start_over()
 
     def initial_states(self) -> WordBeamStates:
@@ -121,12 +123,14 @@ class WordLMScorer(Scorer):
         self._leaving = with_room(self._leaving, node + 1, False)
         self._is_word = with_room(self._is_word, node + 1, False)
         spelling = self._spellings[node]
-        self._leaving[node, 1:] = [label != self.space and not self._known_so_far(spelling + symbol)
-                                   for label, symbol in enumerate(self.alphabet.symbols, start=1)]
+        if self.next_letters is not None:
+            self._leaving[node, 1:] = True
+            self._leaving[node, [self.label_of[c] for c in self.next_letters[spelling] if c in self.label_of]] = False
+            self._leaving[node, self.space] = False
         self._is_word[node] = bool(spelling) and (self.lm.vocabulary is None or spelling in self.lm.vocabulary)
 
     def _known_so_far(self, spelling: str) -> bool:
-        return self.word_prefixes is None or spelling in self.word_prefixes
+        return self.next_letters is None or spelling in self.next_letters
 
     def _completions(self, histories: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """alpha * log p(word | history) + beta per beam: the <unk> score for a beginning of LM words that is not
@@ -159,6 +163,17 @@ class WordLMScorer(Scorer):
             self._unknown_scores = with_room(self._unknown_scores, history_id + 1, np.nan)
             self._unknown_scores[history_id] = self.alpha * self.lm.log10_prob(UNKNOWN, history)
         return history_id
+
+
+def next_letters(words: Iterable[str]) -> dict[str, str]:
+    """Each beginning of the words (the empty one included) -> the letters that follow it in some word."""
+    following: dict[str, set[str]] = {}
+    for word in words:
+        for end in range(len(word) + 1):
+            letters = following.setdefault(word[:end], set())
+            if end < len(word):
+                letters.add(word[end])
+    return {beginning: "".join(sorted(letters)) for beginning, letters in following.items()}
 
 
 class CharLMScorer(PerBeamScorer):

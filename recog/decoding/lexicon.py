@@ -59,16 +59,16 @@ class LexiconScorer(PerBeamScorer):
     def __init__(self, words: Iterable[str], alphabet: Alphabet):
         super().__init__(alphabet)
         self.trie = CharTrie(words)
+        self.label_of = {symbol: label for label, symbol in enumerate(alphabet.symbols, start=1)}
 
     def initial(self) -> int:
         return ROOT
 
     def row(self, node: int) -> np.ndarray:
         row = np.full(self.num_classes, -np.inf)
-        for character in self.trie.children[node]:
-            row[self.alphabet.encode(character)[0]] = 0.0
-        if " " in self.alphabet and (node == ROOT or self.trie.ends[node]):
-            row[self.alphabet.encode(" ")[0]] = 0.0
+        row[[self.label_of[character] for character in self.trie.children[node]]] = 0.0
+        if " " in self.label_of and (node == ROOT or self.trie.ends[node]):
+            row[self.label_of[" "]] = 0.0
         return row
 
     def step(self, node: int, symbol: str) -> int:

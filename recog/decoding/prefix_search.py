@@ -192,7 +192,7 @@ def _step(beams: _Beams, frame: np.ndarray, classes: np.ndarray, class_log_probs
     extend = np.where(is_repeat, beams.log_p_blank[:, :, None], log_p_total[:, :, None]) + class_log_probs[:, None, :]
     _merge_extensions_into_beams(beams, log_p_total, last_log_prob, stay_label, extend, is_repeat)
     stay_rank = np.logaddexp(stay_blank, stay_label) + beams.bonus  # (n, W)
-    extend_bonus = beams.bonus[:, :, None] + _class_bonus(beams, utterance, classes, scorers) if scorers else None
+    extend_bonus = beams.bonus[:, :, None] + _class_bonus(beams, utterance, classes, blank, scorers) if scorers else None
     extend_rank = extend + extend_bonus if scorers else extend
     ranks = np.concatenate([stay_rank, extend_rank.reshape(num_utterances, -1)], axis=1)
     alive_rank = ranks > NEG_INF
@@ -242,10 +242,13 @@ def _merge_extensions_into_beams(beams: _Beams, log_p_total: np.ndarray, last_lo
     extend[utterance[pair], parent[pair], column] = NEG_INF
 
 
-def _class_bonus(beams: _Beams, utterance: np.ndarray, classes: np.ndarray, scorers: Sequence[Scorer]) -> np.ndarray:
+def _class_bonus(beams: _Beams, utterance: np.ndarray, classes: np.ndarray, blank: int,
+                 scorers: Sequence[Scorer]) -> np.ndarray:
     """(n, W, K) what the scorers add when beam b appends candidate class k."""
     num_utterances, width = beams.prefix.shape
     rows = sum(s.bonus(state) for s, state in zip(scorers, beams.states)).reshape(num_utterances, width, -1)
+    if classes.shape[1] == rows.shape[2] - 1:  # every label, in order (candidate_classes without a limit)
+        return np.delete(rows, blank, axis=2)
     return rows[utterance[:, :, None], np.arange(width)[None, :, None], classes[:, None, :]]
 
 

@@ -9,7 +9,7 @@ from recog.alphabet import Alphabet
 from recog.build_lm import main as recog_lm
 from recog.decoding import BeamSearchDecoder
 from recog.decoding.kneser_ney import estimate, kneser_ney_counts, raw_counts
-from recog.decoding.language_models import char_ngram, word_ngram
+from recog.decoding.language_models import WordLMScorer, char_ngram, word_ngram
 from recog.decoding.ngram import LanguageModelError, read_arpa
 from test_beam_search import read_b09
 
@@ -238,6 +238,29 @@ def test_a_partial_word_pays_the_unknown_word_score_when_it_leaves_the_lm_vocabu
     assert end == pytest.approx(0.5 + math.log(10) * lm.log10_prob("</s>", ("a", "<unk>")))
     (row,) = scorer.bonus(spelled(scorer, alphabet, "a bz a"))  # <unk> is in the history of the next word
     assert row[space] == pytest.approx(math.log(10) * lm.log10_prob("a", ("<unk>",)) + 0.5)
+
+
+class WithoutWordList:
+    """What a KenLM binary file looks like to the scorer: probabilities, but no list of its words."""
+
+    def __init__(self, lm):
+        self.lm, self.order, self.vocabulary = lm, lm.order, None
+
+    def log10_prob(self, token, history):
+        return self.lm.log10_prob(token, history)
+
+
+def test_an_lm_without_a_word_list_scores_each_word_when_it_ends(hand_written_arpa):
+    alphabet = Alphabet(list(" abz"))
+    space, a, z = (alphabet.encode(c)[0] for c in " az")
+    lm = read_arpa(hand_written_arpa)
+    scorer = WordLMScorer(WithoutWordList(lm), alphabet, alpha=1.0, beta=0.5)
+    (row,) = scorer.bonus(spelled(scorer, alphabet, "a bz"))
+    assert row[a] == 0 and row[z] == 0  # no word is unknown before it ends
+    assert row[space] == pytest.approx(math.log(10) * lm.log10_prob("<unk>", ("<s>", "a")) + 0.5)
+    (end,) = scorer.final_bonus(spelled(scorer, alphabet, "a b"))
+    assert end == pytest.approx(math.log(10) * (lm.log10_prob("b", ("<s>", "a")) + lm.log10_prob("</s>", ("a", "b")))
+                                + 0.5)
 
 
 def test_scorers_give_each_utterance_of_a_batch_exactly_what_it_gets_alone(hand_written_arpa, tmp_path):

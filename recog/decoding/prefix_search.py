@@ -13,7 +13,7 @@ An extension that is already a beam (b+c == b') is merged into b' (its probabili
 unique. The W best candidates of each utterance (stays and extensions, ranked by log p_ctc plus the scorers'
 bonuses) become its next beams. A prefix is identified by a 64-bit hash of its labels (built one label at a
 time, so "is b' the extension of b by c" is an array comparison; two prefixes of one search collide with
-probability about 2^-64 per pair), and its labels are read back at the end through per-frame back-pointers.
+probability about 2^-50 per pair), and its labels are read back at the end through per-frame back-pointers.
 Utterances are processed longest first; one that has ended drops out of the arrays and is finished.
 
 With no scorers and no pruning the search is exact up to the beam: with W at least the number of prefixes it
@@ -35,7 +35,6 @@ from recog.decoding.scorers import Scorer
 from recog.errors import RecogError
 
 NEG_INF = -np.inf
-NO_LABEL = -1  # back-pointer entry of a beam that appended nothing at a frame
 
 
 class DecodingError(RecogError):
@@ -58,11 +57,17 @@ class _Beams:
 
     prefix: np.ndarray  # uint64 hash of the prefix
     parent: np.ndarray  # uint64 hash of the prefix without its last label (EMPTY_PARENT for the empty prefix)
+    # (a slot without a beam has prefix DEAD_PREFIX and parent DEAD_PARENT: it is nobody's parent or child)
     last: np.ndarray  # int64 last label (the blank for the empty prefix)
     log_p_blank: np.ndarray  # float64
     log_p_label: np.ndarray  # float64
     bonus: np.ndarray  # float64 the scorers' bonuses accumulated along the prefix
     states: list  # one per scorer
+
+    def empty(self, slots: np.ndarray) -> None:
+        """Hold no beam in these slots ((n, W) bool)."""
+        self.prefix[slots], self.parent[slots] = DEAD_PREFIX, DEAD_PARENT
+        self.log_p_blank[slots] = self.log_p_label[slots] = NEG_INF
 
     def rows(self, count: int, scorers: Sequence[Scorer]) -> _Beams:
         """The first `count` utterances' beams."""
@@ -73,18 +78,17 @@ class _Beams:
                       [s.advance(state, kept, np.full(len(kept), BLANK_INDEX)) for s, state in zip(scorers, self.states)])
 
 
-EMPTY_PREFIX = np.uint64(0)
-EMPTY_PARENT = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+EMPTY_PREFIX, EMPTY_PARENT = np.uint64(0), np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+DEAD_PREFIX, DEAD_PARENT = np.uint64(0xFFFF_FFFF_FFFF_FFFE), np.uint64(0xFFFF_FFFF_FFFF_FFFD)
+HASH_MULTIPLIER = np.uint64(0x9E37_79B9_7F4A_7C15)
 
 
 def extended_prefix(prefix: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """uint64 hash of each prefix followed by its label: splitmix64's mixer over (prefix * golden ratio + label + 1),
-    a non-linear step, so label sequences do not collide by construction as with a plain polynomial hash.
-    (uint64 array arithmetic wraps around modulo 2^64, silently.)"""
-    mixed = prefix * np.uint64(0x9E37_79B9_7F4A_7C15) + (label.astype(np.uint64) + np.uint64(1))
-    mixed = (mixed ^ (mixed >> np.uint64(30))) * np.uint64(0xBF58_476D_1CE4_E5B9)
-    mixed = (mixed ^ (mixed >> np.uint64(27))) * np.uint64(0x94D0_49BB_1331_11EB)
-    return mixed ^ (mixed >> np.uint64(31))
+    """uint64 hash of each prefix followed by its label: xor the label in, multiply by an odd constant, fold the
+    high bits down (each step is a bijection, so P + c and P + d never collide, and P + c, Q + d only when the
+    hashes of P and Q differ only in the low bits that labels occupy). uint64 arithmetic wraps around silently."""
+    mixed = (prefix ^ label.astype(np.uint64)) * HASH_MULTIPLIER
+    return mixed ^ (mixed >> np.uint64(29))
 
 
 def beam_search(log_probs: np.ndarray, beam_width: int = 32, blank: int = BLANK_INDEX,
@@ -125,7 +129,7 @@ def beam_search_batch(log_probs: np.ndarray, lengths: Sequence[int], beam_width:
     for t in range(log_probs.shape[0] + 1):
         still_running = int(np.count_nonzero(lengths > t))
         if still_running < running:
-            for row, hypotheses in enumerate(_finish(beams, back_pointers, scorers, still_running, num_best),
+            for row, hypotheses in enumerate(_finish(beams, back_pointers, scorers, still_running, num_best, blank),
                                              start=still_running):
                 results[order[row]] = hypotheses
             if still_running == 0:
@@ -172,7 +176,9 @@ def _initial_beams(num_utterances: int, beam_width: int, blank: int, scorers: Se
     log_p_blank = np.full(shape, NEG_INF)
     log_p_blank[:, 0] = 0.0
     every_slot_from_the_first = np.zeros(num_utterances * beam_width, np.int64)
-    return _Beams(np.full(shape, EMPTY_PREFIX), np.full(shape, EMPTY_PARENT), np.full(shape, blank, np.int64),
+    prefix, parent = np.full(shape, DEAD_PREFIX), np.full(shape, DEAD_PARENT)
+    prefix[:, 0], parent[:, 0] = EMPTY_PREFIX, EMPTY_PARENT
+    return _Beams(prefix, parent, np.full(shape, blank, np.int64),
                   log_p_blank, np.full(shape, NEG_INF), np.zeros(shape),
                   [s.advance(s.initial_states(), every_slot_from_the_first, np.full(shape, blank).ravel())
                    for s in scorers])
@@ -188,35 +194,46 @@ def _step(beams: _Beams, frame: np.ndarray, classes: np.ndarray, class_log_probs
     stay_blank = log_p_total + frame[:, blank, None]
     last_log_prob = frame[utterance, beams.last]  # (n, W)
     stay_label = beams.log_p_label + last_log_prob  # the empty prefix has log_p_label = -inf
+    # ranks: the W stays, then the W x K extensions (beam b by candidate k at column W + b * K + k)
+    ranks = np.empty((num_utterances, width * (1 + num_candidates)))
+    extend_rank = ranks[:, width:].reshape(num_utterances, width, num_candidates)
+    extend = np.empty_like(extend_rank) if scorers else extend_rank  # without scorers the rank is log p_ctc
     is_repeat = classes[:, None, :] == beams.last[:, :, None]  # (n, W, K)
-    extend = np.where(is_repeat, beams.log_p_blank[:, :, None], log_p_total[:, :, None]) + class_log_probs[:, None, :]
+    np.add(np.where(is_repeat, beams.log_p_blank[:, :, None], log_p_total[:, :, None]), class_log_probs[:, None, :],
+           out=extend)
     _merge_extensions_into_beams(beams, log_p_total, last_log_prob, stay_label, extend, is_repeat)
-    stay_rank = np.logaddexp(stay_blank, stay_label) + beams.bonus  # (n, W)
-    extend_bonus = beams.bonus[:, :, None] + _class_bonus(beams, utterance, classes, blank, scorers) if scorers else None
-    extend_rank = extend + extend_bonus if scorers else extend
-    ranks = np.concatenate([stay_rank, extend_rank.reshape(num_utterances, -1)], axis=1)
+    ranks[:, :width] = np.logaddexp(stay_blank, stay_label) + beams.bonus
+    if scorers:
+        extend_bonus = beams.bonus[:, :, None] + _class_bonus(beams, utterance, classes, blank, scorers)
+        np.add(extend, extend_bonus, out=extend_rank)
     alive_rank = ranks > NEG_INF
-    chosen = np.argpartition(np.where(alive_rank, ranks, _dead_ranks(ranks.shape[1])), -width, axis=1)[:, -width:]
+    if not alive_rank.all():
+        np.copyto(ranks, _dead_ranks(ranks.shape[1]), where=~alive_rank)
+    chosen = np.argpartition(ranks, -width, axis=1)[:, -width:]
     alive = alive_rank[utterance, chosen]  # chosen: (n, W) stays first, then (beam, class)
-    extends = (chosen >= width) & alive
+    extends = chosen >= width
     source, column = np.divmod(chosen - width, num_candidates)
-    source = np.where(extends, source, np.where(alive, chosen, 0))  # the slot each new beam comes from
-    column = np.where(extends, column, 0)
-    label = np.where(extends, classes[utterance, column], blank)
+    source = np.where(extends, source, chosen)  # the slot each new beam comes from
+    all_alive = alive.all()
+    if not all_alive:  # candidates ranked -inf (no beam in a slot yet, classes a scorer forbids) are no beams
+        extends &= alive
+    label = np.where(extends, classes[utterance, column], blank)  # what each new beam appended (blank: nothing)
     prefix = beams.prefix[utterance, source]
-    back_pointers.append((source.astype(np.int32), np.where(extends, label, NO_LABEL).astype(np.int32)))
-    flat_source = (utterance * width + source).ravel()
-    return _Beams(
+    back_pointers.append((source.astype(np.int32), label.astype(np.int32)))
+    new_beams = _Beams(
         prefix=np.where(extends, extended_prefix(prefix, label), prefix),
         parent=np.where(extends, prefix, beams.parent[utterance, source]),
         last=np.where(extends, label, beams.last[utterance, source]),
-        log_p_blank=np.where(extends | ~alive, NEG_INF, stay_blank[utterance, source]),
-        log_p_label=np.where(alive, np.where(extends, extend[utterance, source, column],
-                                             stay_label[utterance, source]), NEG_INF),
+        log_p_blank=np.where(extends, NEG_INF, stay_blank[utterance, source]),
+        log_p_label=np.where(extends, extend[utterance, source, column], stay_label[utterance, source]),
         bonus=np.where(extends, extend_bonus[utterance, source, column], beams.bonus[utterance, source])
         if scorers else beams.bonus,
-        states=[s.advance(state, flat_source, label.ravel()) for s, state in zip(scorers, beams.states)],
+        states=[s.advance(state, (utterance * width + source).ravel(), label.ravel())
+                for s, state in zip(scorers, beams.states)],
     )
+    if not all_alive:
+        new_beams.empty(~alive)
+    return new_beams
 
 
 @functools.lru_cache(maxsize=8)
@@ -230,9 +247,8 @@ def _merge_extensions_into_beams(beams: _Beams, log_p_total: np.ndarray, last_lo
                                  stay_label: np.ndarray, extend: np.ndarray, is_repeat: np.ndarray) -> None:
     """Add to each beam b' = b + c whose parent b is also a beam the mass of that extension (in stay_label), and
     remove the extension from the candidates (set to -inf in extend): it is b' itself."""
-    live = log_p_total > NEG_INF  # (n, W)
-    is_parent = (beams.parent[:, :, None] == beams.prefix[:, None, :]) & live[:, :, None] & live[:, None, :]
-    utterance, child, parent = np.nonzero(is_parent)  # (n, W child, W parent): at most one parent per child
+    is_parent = beams.parent[:, :, None] == beams.prefix[:, None, :]  # (n, W child, W parent)
+    utterance, child, parent = np.nonzero(is_parent)  # at most one parent per child: prefixes are unique
     if not len(utterance):
         return
     label_repeats = beams.last[utterance, parent] == beams.last[utterance, child]
@@ -253,7 +269,7 @@ def _class_bonus(beams: _Beams, utterance: np.ndarray, classes: np.ndarray, blan
 
 
 def _finish(beams: _Beams, back_pointers: list, scorers: Sequence[Scorer], first_row: int,
-            num_best: int | None) -> list[list[Hypothesis]]:
+            num_best: int | None, blank: int) -> list[list[Hypothesis]]:
     """The hypotheses of the utterances in rows first_row: (they have ended), best first."""
     width = beams.prefix.shape[1]
     rows = np.arange(first_row, beams.prefix.shape[0])
@@ -262,25 +278,24 @@ def _finish(beams: _Beams, back_pointers: list, scorers: Sequence[Scorer], first
     final = sum((s.final_bonus(s.advance(state, flat, np.full(len(flat), BLANK_INDEX)))
                  for s, state in zip(scorers, beams.states)), np.zeros(len(flat)))
     scores = ctc + beams.bonus[rows] + final.reshape(len(rows), width)
-    labels = _trace_back(back_pointers, rows, width)
     results = []
-    for row in range(len(rows)):
+    for row, utterance in enumerate(rows.tolist()):
         live = np.flatnonzero(ctc[row] > NEG_INF)
         order = live[np.lexsort((-ctc[row, live], -scores[row, live]))][:num_best]  # by score, then by p_ctc
-        results.append([Hypothesis(tuple(labels[row][slot]), float(scores[row, slot]), float(ctc[row, slot]))
-                        for slot in order.tolist()])
+        results.append([Hypothesis(_labels(back_pointers, utterance, slot, blank), float(scores[row, slot]),
+                                   float(ctc[row, slot])) for slot in order.tolist()])
     return results
 
 
-def _trace_back(back_pointers: list, rows: np.ndarray, width: int) -> list[list[list[int]]]:
-    """The label sequence of every slot of the given rows (r, W), read backwards through the back-pointers."""
-    slots = np.tile(np.arange(width), (len(rows), 1))
-    appended = []
+def _labels(back_pointers: list, utterance: int, slot: int, blank: int) -> tuple[int, ...]:
+    """The labels of the beam in this slot, read backwards through the back-pointers (one lookup per frame)."""
+    labels = []
     for source, label in reversed(back_pointers):
-        appended.append(label[rows[:, None], slots])
-        slots = source[rows[:, None], slots]
-    sequences = np.stack(appended[::-1], axis=2) if appended else np.full(slots.shape + (0,), NO_LABEL)
-    return [[[label for label in sequence if label != NO_LABEL] for sequence in row.tolist()] for row in sequences]
+        appended = label.item(utterance, slot)
+        if appended != blank:
+            labels.append(appended)
+        slot = source.item(utterance, slot)
+    return tuple(reversed(labels))
 
 
 def check_log_probs(log_probs, lengths: Sequence[int], blank: int) -> tuple[np.ndarray, np.ndarray]:

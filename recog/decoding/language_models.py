@@ -119,9 +119,10 @@ class WordLMScorer(Scorer):
         return child
 
     def _set_up_node(self, node: int) -> None:
-        self._children = with_room(self._children, node + 1, -1)
-        self._leaving = with_room(self._leaving, node + 1, False)
-        self._is_word = with_room(self._is_word, node + 1, False)
+        if node == len(self._is_word):
+            self._children = with_room(self._children, node + 1, -1)
+            self._leaving = with_room(self._leaving, node + 1, False)
+            self._is_word = with_room(self._is_word, node + 1, False)
         spelling = self._spellings[node]
         if self.next_letters is not None:
             self._leaving[node, 1:] = True

@@ -105,7 +105,8 @@ class PerBeamScorer(Scorer):
         if state_id is None:
             state_id = self._ids[state] = len(self._states)
             self._states.append(state)
-            self._grow()
+            if state_id == len(self._rows):
+                self._grow()
             self._rows[state_id] = self.row(state)
         return state_id
 

@@ -50,7 +50,8 @@ BatchDecoder = Callable[[list[np.ndarray]], list[str]]  # many utterances -> the
 
 def vocabulary(num_classes: int) -> list[str]:
     """The text of each class: the blank (""), space, then letters, digits and punctuation."""
-    symbols = list(" " + string.ascii_lowercase + "'" + string.ascii_uppercase + string.digits + ".,;:!?-()\"&/*+<>=%#[]")
+    symbols = list(" " + string.ascii_lowercase + "'" + string.ascii_uppercase + string.digits
+                   + ".,;:!?-()\"&/*+<>=%#[]")
     if num_classes - 1 > len(symbols):
         raise SystemExit(f"at most {len(symbols) + 1} classes")
     return [""] + symbols[: num_classes - 1]

@@ -7,7 +7,7 @@ import torch
 
 from recog.alphabet import Alphabet
 from recog.build_lm import main as recog_lm
-from recog.decoding import BeamSearchDecoder
+from recog.decoding import BeamSearchDecoder, DecodingError
 from recog.decoding.kneser_ney import estimate, kneser_ney_counts, raw_counts
 from recog.decoding.language_models import WordLMScorer, char_ngram, word_ngram
 from recog.decoding.ngram import LanguageModelError, read_arpa
@@ -200,6 +200,13 @@ def test_hotwords_earn_their_weight_per_character(cases_dir):
     assert alphabet.decode(kept[0].labels) == "the cat"
     assert kept[0].score == pytest.approx(kept[0].ctc_log_prob + 3.0 * 3)
     assert alphabet.decode(plain[0].labels) == "the cat" and plain[0].score == plain[0].ctc_log_prob
+
+
+def test_scorers_need_the_blank_of_recog_alphabets():
+    alphabet = Alphabet(list(" ab"))
+    decoder = BeamSearchDecoder(alphabet, hotwords=["ab"], blank=3)
+    with pytest.raises(DecodingError, match="whose blank is class 0, not 3"):
+        decoder(torch.zeros(2, 1, 4).log_softmax(-1), torch.tensor([2]))
 
 
 def test_hotwords_and_lexicon_words_must_be_writable(tmp_path):

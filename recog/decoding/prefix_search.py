@@ -12,8 +12,8 @@ b and classes c (numpy arrays of shape (N, W) and (N, W, K): no Python loop over
 An extension that is already a beam (b+c == b') is merged into b' (its probabilities add), so prefixes stay
 unique. The W best candidates of each utterance (stays and extensions, ranked by log p_ctc plus the scorers'
 bonuses) become its next beams. A prefix is identified by a 64-bit hash of its labels (built one label at a
-time, so "is b' the extension of b by c" is an array comparison; two prefixes of one search collide with
-probability about 2^-50 per pair), and its labels are read back at the end through per-frame back-pointers.
+time, so "is b' the extension of b by c" is an array comparison; two prefixes compared in a search collide with
+probability about 2^-50 or less), and its labels are read back at the end through per-frame back-pointers.
 Utterances are processed longest first; one that has ended drops out of the arrays and is finished.
 
 With no scorers and no pruning the search is exact up to the beam: with W at least the number of prefixes it
@@ -73,9 +73,9 @@ class _Beams:
         """The first `count` utterances' beams."""
         width = self.prefix.shape[1]
         kept = np.arange(count * width)
+        states = [s.advance(state, kept, np.full(len(kept), BLANK_INDEX)) for s, state in zip(scorers, self.states)]
         return _Beams(self.prefix[:count], self.parent[:count], self.last[:count], self.log_p_blank[:count],
-                      self.log_p_label[:count], self.bonus[:count],
-                      [s.advance(state, kept, np.full(len(kept), BLANK_INDEX)) for s, state in zip(scorers, self.states)])
+                      self.log_p_label[:count], self.bonus[:count], states)
 
 
 EMPTY_PREFIX, EMPTY_PARENT = np.uint64(0), np.uint64(0xFFFF_FFFF_FFFF_FFFF)
@@ -116,12 +116,14 @@ def beam_search_batch(log_probs: np.ndarray, lengths: Sequence[int], beam_width:
     log_probs, lengths = check_log_probs(log_probs, lengths, blank)
     if beam_width < 1 or (top_k is not None and top_k < 1):
         raise DecodingError(f"beam_width and top_k must be at least 1, not {beam_width} and {top_k}")
+    if scorers and blank != BLANK_INDEX:
+        raise DecodingError(f"LMs, lexicons and hotwords read recog's alphabets, whose blank is class {BLANK_INDEX}, "
+                            f"not {blank}")
     beam_width = min(beam_width, _most_labellings(log_probs.shape[0], log_probs.shape[2] - 1, beam_width))
     order = np.argsort(-lengths, kind="stable")  # longest first: the utterances still running are a prefix
     log_probs, lengths = log_probs[:, order], lengths[order]
-    limit = beam_width + 1 if not scorers else None  # see the module docstring
-    classes, class_log_probs = candidate_classes(log_probs, blank, min((k for k in (top_k, limit) if k is not None), default=None),
-                                                 min_log_prob)
+    limit = min(top_k or beam_width + 1, beam_width + 1) if not scorers else top_k  # see the module docstring
+    classes, class_log_probs = candidate_classes(log_probs, blank, limit, min_log_prob)
     beams = _initial_beams(len(lengths), beam_width, blank, scorers)
     back_pointers: list[tuple[np.ndarray, np.ndarray]] = []  # per frame: (source slot, appended label) (n, W)
     results: list[list[Hypothesis]] = [[] for _ in lengths]

@@ -107,6 +107,7 @@ def test_a_batch_gives_each_utterance_exactly_what_it_gets_alone(beam_width, top
     batched = beam_search_batch(padded_batch(utterances), list(map(len, utterances)), **settings)
     assert batched == [beam_search(log_probs, **settings) for log_probs in utterances]
     assert batched[1] == [beam_search(np.zeros((0, 5)))[0]]
+    assert beam_search_batch(np.zeros((3, 0, 5)), []) == []
 
 
 def test_batch_arguments_are_checked():

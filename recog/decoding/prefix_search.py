@@ -128,7 +128,7 @@ def beam_search_batch(log_probs: np.ndarray, lengths: Sequence[int], beam_width:
     back_pointers: list[tuple[np.ndarray, np.ndarray]] = []  # per frame: (source slot, appended label) (n, W)
     results: list[list[Hypothesis]] = [[] for _ in lengths]
     running = len(lengths)
-    for t in range(log_probs.shape[0] + 1):
+    for t in range(int(lengths.max(initial=0)) + 1):
         still_running = int(np.count_nonzero(lengths > t))
         if still_running < running:
             for row, hypotheses in enumerate(_finish(beams, back_pointers, scorers, still_running, num_best, blank),

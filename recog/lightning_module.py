@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 
 from recog.alphabet import Alphabet
 from recog.ctc.loss import ctc_loss
-from recog.decoding import GreedyDecoder
+from recog.decoding import GreedyDecoder, best_path
 from recog.inputs import preprocessor_from_dict
 from recog.metrics import ErrorCounts, corpus_error_counts
 from recog.optimization import adamw_with_schedule
@@ -43,7 +43,7 @@ class CTCRecognitionModule(pl.LightningModule):
         self.loss_implementation = model.pop("loss", "native")  # CTC: "native" (torch) or "reference" (lattice)
         self.model = instantiate(model, num_classes=self.alphabet.num_classes,
                                  input_height=self.preprocessor.input_height, _convert_="all")
-        self.decoder = GreedyDecoder()
+        self.decoder = GreedyDecoder(self.alphabet)  # what a Recognizer built from this module decodes with
         self.metric_normalizer = TextNormalizer.from_dict(metric_normalizer)
         self.val_counts = ErrorCounts()
 
@@ -53,7 +53,9 @@ class CTCRecognitionModule(pl.LightningModule):
         return self.model(inputs, input_lengths)
 
     def decode(self, log_probs: torch.Tensor, output_lengths: torch.Tensor) -> list[str]:
-        return [self.alphabet.decode(labels) for labels in self.decoder(log_probs, output_lengths)]
+        """Best path on the model's own output, unchecked: a batch gone NaN (an overflow under mixed precision)
+        must not stop a training run (recog/guards.py deals with training steps)."""
+        return [self.alphabet.decode(labels) for labels in best_path(log_probs, output_lengths)]
 
     def _loss(self, batch: dict, stage: str):
         log_probs, output_lengths = self(batch["images"], batch["widths"])

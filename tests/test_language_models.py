@@ -71,6 +71,10 @@ def test_arpa_without_unk_gives_unknown_words_log10_minus_100(tmp_path):
     (("ngram 2=3", "ngram 2=4"), r"announces .* but the file lists"),
     (("-0.4\ta b\t-0.05", "-0.4\ta"), r"hand.arpa:16: a 2-gram line needs"),
     (("-0.7\tb </s>", "x\tb </s>"), r"hand.arpa:17: 'x' is not a log10 probability"),
+    (("-0.7\tb </s>", "nan\tb </s>"), r"hand.arpa:17: 'nan' is not a log10 probability"),
+    (("-0.7\tb </s>", "0.5\tb </s>"), r"hand.arpa:17: log10 probability 0.5 is above 0"),
+    (("-0.4\ta b\t-0.05", "-0.4\ta b\tinf"), r"hand.arpa:16: 'inf' is not a log10 probability or back-off weight"),
+    (("-0.7\tb </s>", "-0.7\ta b"), r"hand.arpa:17: the 2-gram 'a b' is listed a second time"),
 ])
 def test_bad_arpa_files_name_the_file_and_line(hand_written_arpa, edit, message):
     hand_written_arpa.write_text(HAND_WRITTEN_ARPA.replace(*edit))
@@ -207,6 +211,19 @@ def test_scorers_need_the_blank_of_recog_alphabets():
     decoder = BeamSearchDecoder(alphabet, hotwords=["ab"], blank=3)
     with pytest.raises(DecodingError, match="whose blank is class 0, not 3"):
         decoder(torch.zeros(2, 1, 4).log_softmax(-1), torch.tensor([2]))
+
+
+def test_a_word_lm_without_words_is_a_clear_error(tmp_path):
+    path = tmp_path / "empty.arpa"
+    path.write_text("\\data\\\nngram 1=3\n\n\\1-grams:\n-99\t<s>\n-0.3\t</s>\n-1\t<unk>\n\n\\end\\\n")
+    with pytest.raises(LanguageModelError, match="empty.arpa: the LM lists no words besides </s>, <s>, <unk>"):
+        BeamSearchDecoder(Alphabet(list(" ab")), language_model=functools.partial(word_ngram, path))
+
+
+def test_a_lexicon_lists_one_word_per_line(tmp_path):
+    (tmp_path / "lexicon.txt").write_text("ab\nab ba\n")
+    with pytest.raises(LanguageModelError, match=r"lexicon.txt:2: 'ab ba' is more than one lexicon word"):
+        BeamSearchDecoder(Alphabet(list(" ab")), lexicon=str(tmp_path / "lexicon.txt"))
 
 
 def test_hotwords_and_lexicon_words_must_be_writable(tmp_path):

@@ -1,6 +1,7 @@
 """The decoders of conf/decoder/, built for a model's alphabet: (T, N, C) log-probs and lengths -> label sequences."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -13,6 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from recog.alphabet import BLANK_INDEX, Alphabet
 from recog.config import CONFIG_DIR
+from recog.decoding.greedy import best_path
+from recog.decoding.inputs import DecodingError, check_num_classes, checked_batch
 from recog.decoding.lexicon import HotwordScorer, LexiconScorer, read_word_list
 from recog.decoding.ngram import LanguageModelError
 from recog.decoding.prefix_search import Hypothesis, beam_search_batch
@@ -43,6 +46,21 @@ def decoder_config(name: str, settings: Sequence[str] = ()) -> DictConfig:
     return config
 
 
+class GreedyDecoder:
+    """Best-path decoding (recog/decoding/greedy.py) behind the interface of every decoder in conf/decoder/."""
+
+    def __init__(self, alphabet: Alphabet | None = None, blank: int = BLANK_INDEX):
+        """alphabet: when given, log_probs must have its number of classes (best path itself does not need it)."""
+        self.num_classes = alphabet.num_classes if alphabet is not None else None
+        self.blank = blank
+
+    def __call__(self, log_probs: torch.Tensor | np.ndarray, lengths) -> list[list[int]]:
+        """log_probs (T, N, C), lengths (N,) -> the label sequence of each sample, read from its first
+        lengths[n] frames only."""
+        log_probs, lengths = checked_batch(log_probs, lengths, self.blank, self.num_classes)
+        return best_path(log_probs, lengths, self.blank)
+
+
 class BeamSearchDecoder:
     """Prefix beam search (recog/decoding/prefix_search.py) with optional shallow fusion, lexicon and hotwords.
 
@@ -56,6 +74,10 @@ class BeamSearchDecoder:
                  min_log_prob: float | None = None, language_model: Callable[..., Scorer] | None = None,
                  alpha: float = 0.5, beta: float = 1.0, lexicon: str | None = None,
                  hotwords: Sequence[str] = (), hotword_weight: float = 2.0, blank: int = BLANK_INDEX):
+        for name, weight in (("alpha", alpha), ("beta", beta), ("hotword_weight", hotword_weight)):
+            if not math.isfinite(weight):
+                raise DecodingError(f"decoder.{name} must be a finite number, not {weight}")
+        self.num_classes = alphabet.num_classes
         self.search_settings = {"beam_width": beam_width, "top_k": top_k, "min_log_prob": min_log_prob,
                                 "blank": blank}
         self.scorers: list[Scorer] = []
@@ -66,19 +88,21 @@ class BeamSearchDecoder:
         if hotwords:
             self.scorers.append(HotwordScorer(checked_hotwords(hotwords, alphabet), alphabet, hotword_weight))
 
-    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+    def __call__(self, log_probs: torch.Tensor | np.ndarray, lengths) -> list[list[int]]:
         return [list(best.labels) for best, *_ in self.decode_batch(log_probs, lengths, num_best=1)]
 
-    def decode_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor,
+    def decode_batch(self, log_probs: torch.Tensor | np.ndarray, lengths,
                      num_best: int | None = None) -> list[list[Hypothesis]]:
         """log_probs (T, N, C), lengths (N,) -> per sample, its best hypotheses (best first), read from its
         first lengths[n] frames only."""
-        frames = log_probs.detach().to("cpu", torch.float64).numpy()  # (T, N, C)
-        return beam_search_batch(frames, lengths.tolist(), scorers=self.scorers, num_best=num_best,
+        check_num_classes(log_probs, self.num_classes)
+        return beam_search_batch(log_probs, lengths, scorers=self.scorers, num_best=num_best,
                                  **self.search_settings)
 
 
-def checked_hotwords(hotwords: Sequence[str], alphabet: Alphabet) -> list[str]:
+def checked_hotwords(hotwords: Sequence[str] | str, alphabet: Alphabet) -> list[str]:
+    if isinstance(hotwords, str):  # decoder.hotwords=word on the command line: one hotword, not its letters
+        hotwords = [hotwords]
     phrases = [" ".join(str(phrase).split()) for phrase in hotwords]
     for phrase in phrases:
         unknown = alphabet.unknown_characters(phrase)

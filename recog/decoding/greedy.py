@@ -1,9 +1,10 @@
-"""Best-path (greedy) decoding: log-probs (T, N, C) and output lengths -> label index sequences per sample."""
+"""Best-path (greedy) decoding: log-probs (T, N, C) and output lengths -> label index sequences per sample
+(GreedyDecoder in decoders.py checks its input and calls it)."""
 from __future__ import annotations
 
 import torch
 
-from recog.alphabet import BLANK_INDEX, Alphabet
+from recog.alphabet import BLANK_INDEX
 
 
 def best_path(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = BLANK_INDEX) -> list[list[int]]:
@@ -24,17 +25,3 @@ def collapse(frame_labels: list[int], blank: int = BLANK_INDEX) -> list[int]:
             labels.append(label)
         previous = label
     return labels
-
-
-class GreedyDecoder:
-    """Best-path decoding behind the decoder interface shared by every decoder in `conf/decoder/`."""
-
-    def __init__(self, alphabet: Alphabet | None = None, blank: int = BLANK_INDEX):
-        """`alphabet` is not needed by best path; it is accepted because every decoder of conf/decoder/ is built
-        as `instantiate(config, alphabet=...)` (recog.decoding.build_decoder)."""
-        self.blank = blank
-
-    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
-        """log_probs (T, N, C), lengths (N,) -> the label sequence of each sample, read from its first
-        lengths[n] frames only."""
-        return best_path(log_probs, lengths, self.blank)

@@ -212,6 +212,9 @@ def word_ngram(path: str | Path, alphabet: Alphabet, alpha: float, beta: float) 
     lm = load_ngram(path)
     if lm.vocabulary is None:
         log.warning("%s: a binary LM does not list its words; their characters and case are not checked", path)
+    elif not lm.vocabulary - SPECIAL_TOKENS:
+        raise LanguageModelError(f"{path}: the LM lists no words besides {', '.join(sorted(SPECIAL_TOKENS))}: "
+                                 "build it from a text with words (recog-lm TEXT -o LM.arpa)")
     else:
         unwritable = check_vocabulary(path, lm.vocabulary, alphabet.symbols, "words")
         if unwritable:

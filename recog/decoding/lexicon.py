@@ -35,10 +35,14 @@ class CharTrie:
 
 
 def read_word_list(path: str | Path, alphabet: Alphabet, what: str) -> list[str]:
-    """One word (or phrase) per line; every character must be in the model's alphabet."""
+    """One word per line; every character must be in the model's alphabet."""
     entries = []
     for number, line in enumerate(read_utf8_lines(path), start=1):
-        entry = " ".join(line.split())
+        fields = line.split()
+        if len(fields) > 1:
+            raise LanguageModelError(f"{path}:{number}: {' '.join(fields)!r} is more than one {what}: list one "
+                                     "word per line (of a lexicon with spellings, keep only the first column)")
+        entry = "".join(fields)
         if not entry:
             continue
         unknown = alphabet.unknown_characters(entry)

@@ -103,7 +103,11 @@ def _read_entry(line: str, order: int, where: str, log10_probs: dict, backoffs: 
         raise LanguageModelError(f"{where}: a {order}-gram line needs a log10 probability, {order} tokens and an "
                                  f"optional back-off weight, got {line!r}")
     gram = tuple(fields[1 : order + 1])
+    if gram in log10_probs:
+        raise LanguageModelError(f"{where}: the {order}-gram {' '.join(gram)!r} is listed a second time")
     log10_probs[gram] = _float(fields[0], where)
+    if log10_probs[gram] > 1e-6:
+        raise LanguageModelError(f"{where}: log10 probability {fields[0]} is above 0 (a probability above 1)")
     if len(fields) == order + 2:
         backoffs[gram] = _float(fields[-1], where)
 
@@ -116,10 +120,14 @@ def _int(text: str, where: str, what: str) -> int:
 
 
 def _float(text: str, where: str) -> float:
+    """A log10 probability (-inf allowed: probability 0) or back-off weight; never NaN or +inf."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise LanguageModelError(f"{where}: {text!r} is not a log10 probability or back-off weight") from None
+        value = math.nan
+    if math.isnan(value) or value == math.inf:
+        raise LanguageModelError(f"{where}: {text!r} is not a log10 probability or back-off weight")
+    return value
 
 
 class KenLMModel:

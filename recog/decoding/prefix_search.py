@@ -29,16 +29,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from recog.alphabet import BLANK_INDEX
+from recog.decoding.inputs import DecodingError, checked_batch, checked_integer, checked_log_prob
 from recog.decoding.scorers import Scorer
-from recog.errors import RecogError
 
 NEG_INF = -np.inf
-
-
-class DecodingError(RecogError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -84,10 +81,11 @@ HASH_MULTIPLIER = np.uint64(0x9E37_79B9_7F4A_7C15)
 
 
 def extended_prefix(prefix: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """uint64 hash of each prefix followed by its label: xor the label in, multiply by an odd constant, fold the
-    high bits down (each step is a bijection, so P + c and P + d never collide, and P + c, Q + d only when the
-    hashes of P and Q differ only in the low bits that labels occupy). uint64 arithmetic wraps around silently."""
-    mixed = (prefix ^ label.astype(np.uint64)) * HASH_MULTIPLIER
+    """uint64 hash of each prefix followed by its label: xor label + 1 in (never 0, so P + c is never P), multiply
+    by an odd constant, fold the high bits down (each step is a bijection, so P + c and P + d never collide, and
+    P + c, Q + d only when the hashes of P and Q differ only in the low bits that labels occupy). uint64
+    arithmetic wraps around silently."""
+    mixed = (prefix ^ (label.astype(np.uint64) + np.uint64(1))) * HASH_MULTIPLIER
     return mixed ^ (mixed >> np.uint64(29))
 
 
@@ -99,9 +97,8 @@ def beam_search(log_probs: np.ndarray, beam_width: int = 32, blank: int = BLANK_
     top_k: extend by at most this many classes per frame (the most probable); min_log_prob: never extend by a
     class whose log y_t(c) is below it. Both None: exact search within the beam.
     """
-    log_probs = np.asarray(log_probs)
-    if log_probs.ndim != 2:
-        raise DecodingError(f"log_probs must be one utterance's (T, C) array, got shape {log_probs.shape}")
+    if np.ndim(log_probs) != 2:
+        raise DecodingError(f"log_probs must be one utterance's (T, C) array, got shape {np.shape(log_probs)}")
     (hypotheses,) = beam_search_batch(log_probs[:, None], [len(log_probs)], beam_width, blank, scorers, top_k,
                                       min_log_prob, num_best)
     return hypotheses
@@ -113,9 +110,12 @@ def beam_search_batch(log_probs: np.ndarray, lengths: Sequence[int], beam_width:
     """log_probs (T, N, C) natural-log posteriors, lengths (N,) -> per utterance, its final beams, best first,
     searched on its first lengths[n] frames only. The same search as `beam_search` on each utterance alone,
     with the per-frame work of all utterances done together."""
-    log_probs, lengths = check_log_probs(log_probs, lengths, blank)
-    if beam_width < 1 or (top_k is not None and top_k < 1):
-        raise DecodingError(f"beam_width and top_k must be at least 1, not {beam_width} and {top_k}")
+    log_probs, lengths = checked_batch(log_probs, lengths, blank)
+    log_probs = log_probs.to("cpu", torch.float64).numpy()
+    beam_width = checked_integer("beam_width", beam_width, 1)
+    top_k = None if top_k is None else checked_integer("top_k", top_k, 1)
+    num_best = None if num_best is None else checked_integer("num_best", num_best, 1)
+    min_log_prob = checked_log_prob("min_log_prob", min_log_prob)
     if scorers and blank != BLANK_INDEX:
         raise DecodingError(f"LMs, lexicons and hotwords read recog's alphabets, whose blank is class {BLANK_INDEX}, "
                             f"not {blank}")
@@ -249,8 +249,7 @@ def _merge_extensions_into_beams(beams: _Beams, log_p_total: np.ndarray, last_lo
                                  stay_label: np.ndarray, extend: np.ndarray, is_repeat: np.ndarray) -> None:
     """Add to each beam b' = b + c whose parent b is also a beam the mass of that extension (in stay_label), and
     remove the extension from the candidates (set to -inf in extend): it is b' itself."""
-    is_parent = beams.parent[:, :, None] == beams.prefix[:, None, :]  # (n, W child, W parent)
-    utterance, child, parent = np.nonzero(is_parent)  # at most one parent per child: prefixes are unique
+    utterance, child, parent = _children_and_parents(beams.prefix, beams.parent)
     if not len(utterance):
         return
     label_repeats = beams.last[utterance, parent] == beams.last[utterance, child]
@@ -258,6 +257,24 @@ def _merge_extensions_into_beams(beams: _Beams, log_p_total: np.ndarray, last_lo
     stay_label[utterance, child] = np.logaddexp(stay_label[utterance, child], source + last_log_prob[utterance, child])
     pair, column = np.nonzero(is_repeat[utterance, child])  # the candidate column of each child's label
     extend[utterance[pair], parent[pair], column] = NEG_INF
+
+
+MAX_PAIRS_COMPARED = 32_768  # beyond n * W * W pairs of beams, finding parents by sorting is faster
+
+
+def _children_and_parents(prefix: np.ndarray, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """prefix, parent (n, W) hashes -> (utterance, child slot, parent slot) of every beam whose parent is also a
+    beam, in (utterance, child) order; at most one parent per child, since prefixes are unique."""
+    num_utterances, width = prefix.shape
+    if num_utterances * width * width <= MAX_PAIRS_COMPARED:  # compare all pairs: fewest numpy calls
+        return np.nonzero(parent[:, :, None] == prefix[:, None, :])  # (n, W child, W parent)
+    rows = np.arange(num_utterances, dtype=np.uint64)[:, None]  # hashed in: utterances never share a key
+    keys, parent_keys = extended_prefix(prefix, rows).ravel(), extended_prefix(parent, rows).ravel()
+    order = np.argsort(keys)
+    found = order[np.searchsorted(keys, parent_keys, sorter=order).clip(max=len(keys) - 1)]  # (n * W,)
+    child = np.flatnonzero(keys[found] == parent_keys)
+    utterance, child_slot = np.divmod(child, width)
+    return utterance, child_slot, found[child] % width
 
 
 def _class_bonus(beams: _Beams, utterance: np.ndarray, classes: np.ndarray, blank: int,
@@ -300,28 +317,12 @@ def _labels(back_pointers: list, utterance: int, slot: int, blank: int) -> tuple
     return tuple(reversed(labels))
 
 
-def check_log_probs(log_probs, lengths: Sequence[int], blank: int) -> tuple[np.ndarray, np.ndarray]:
-    """A (T, N, C) float64 array and (N,) lengths, or a DecodingError that says what is wrong."""
-    array = np.asarray(log_probs, dtype=np.float64)
-    lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
-    if array.ndim != 3:
-        raise DecodingError(f"log_probs must be a (T, N, C) array, got shape {array.shape}")
-    if len(lengths) != array.shape[1] or (lengths < 0).any() or (lengths > array.shape[0]).any():
-        raise DecodingError(f"lengths {lengths.tolist()} do not fit log_probs of shape {array.shape} (T, N, C)")
-    if not 0 <= blank < array.shape[2] or array.shape[2] < 2:
-        raise DecodingError(f"blank index {blank} with {array.shape[2]} classes: log_probs needs the blank and at "
-                            "least one label")
-    in_length = np.arange(array.shape[0])[:, None] < lengths[None, :]  # (T, N): padding is never read
-    bad = (np.isnan(array) | (array > 1e-6)).any(axis=2) & in_length
-    if bad.any():
-        raise DecodingError("log_probs must be natural-log posteriors (<= 0, no NaN): apply log_softmax first")
-    return array, lengths
-
-
 def prefix_beam_search(log_probs: np.ndarray, beam_width: int = 32, *, vocab: Sequence[str],
                        blank: int = BLANK_INDEX) -> str:
     """The best string for one (T, V) array of natural-log posteriors; vocab[c] is the text of class c (the
     blank's entry is ignored), e.g. ["", " ", "a", "b", ...]."""
+    if np.ndim(log_probs) != 2:
+        raise DecodingError(f"log_probs must be one utterance's (T, V) array, got shape {np.shape(log_probs)}")
     if len(vocab) != np.shape(log_probs)[-1]:
         raise DecodingError(f"vocab has {len(vocab)} entries but log_probs has {np.shape(log_probs)[-1]} classes: "
                             "give the text of every class, the blank included")

@@ -75,17 +75,17 @@ class _Beams:
                       self.log_p_label[:count], self.bonus[:count], states)
 
 
-EMPTY_PREFIX, EMPTY_PARENT = np.uint64(0), np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+EMPTY_PREFIX, EMPTY_PARENT = np.uint64(0x2545_F491_4F6C_DD1D), np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 DEAD_PREFIX, DEAD_PARENT = np.uint64(0xFFFF_FFFF_FFFF_FFFE), np.uint64(0xFFFF_FFFF_FFFF_FFFD)
 HASH_MULTIPLIER = np.uint64(0x9E37_79B9_7F4A_7C15)
 
 
 def extended_prefix(prefix: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """uint64 hash of each prefix followed by its label: xor label + 1 in (never 0, so P + c is never P), multiply
-    by an odd constant, fold the high bits down (each step is a bijection, so P + c and P + d never collide, and
-    P + c, Q + d only when the hashes of P and Q differ only in the low bits that labels occupy). uint64
-    arithmetic wraps around silently."""
-    mixed = (prefix ^ (label.astype(np.uint64) + np.uint64(1))) * HASH_MULTIPLIER
+    """uint64 hash of each prefix followed by its label: xor the label in, multiply by an odd constant, fold the
+    high bits down (each step is a bijection, so P + c and P + d never collide, and P + c, Q + d only when the
+    hashes of P and Q differ only in the low bits that labels occupy). uint64 arithmetic wraps around silently.
+    0 is the one hash that stays itself under label 0, so no prefix is 0 (EMPTY_PREFIX is not)."""
+    mixed = (prefix ^ label.astype(np.uint64)) * HASH_MULTIPLIER
     return mixed ^ (mixed >> np.uint64(29))
 
 

@@ -40,8 +40,10 @@ def transcribe_split(recognizer: Recognizer, loader) -> tuple[list[tuple[str, st
     for batch in tqdm(loader, desc="transcribing", unit="batch"):
         skipped += batch["num_skipped"]
         if batch["ids"]:
-            hypotheses = recognizer.recognize(batch["images"], batch["widths"])
-            rows += zip(batch["ids"], batch["texts"], hypotheses)
+            recognition = recognizer.run(batch["images"], batch["widths"])
+            for index, error in recognition.errors.items():
+                log.warning("line %s: %s; scored as an empty hypothesis", batch["ids"][index], error)
+            rows += zip(batch["ids"], batch["texts"], [text or "" for text in recognition.texts])
     return rows, skipped
 
 

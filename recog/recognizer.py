@@ -12,7 +12,7 @@ from typing import NamedTuple
 import torch
 
 from recog.alignment import FrameGeometry, LineAlignment, align_line
-from recog.decoding import build_decoder
+from recog.decoding import DecodingError, build_decoder
 from recog.errors import RecogError
 from recog.exported import ExportedBackend, ModelInfo, exported_format, load_exported
 from recog.lightning_module import CTCRecognitionModule
@@ -82,9 +82,10 @@ def load_backend(path: str | Path, device: str = "auto") -> ModuleBackend | Expo
 class Recognition(NamedTuple):
     """A batch through the model: the texts and the frame-level outputs they were decoded from."""
 
-    texts: list[str]
+    texts: list[str | None]  # None: the decoder refused this sample's output (the reason is in errors)
     log_probs: torch.Tensor  # (T, N, C) float32
     output_lengths: torch.Tensor  # (N,)
+    errors: dict[int, str] = {}  # sample index -> why its output cannot be decoded
 
     def sample_log_probs(self, index: int) -> torch.Tensor:
         """(T_n, C) log-probabilities of sample `index`, without padding frames."""
@@ -135,11 +136,28 @@ class Recognizer:
     def run(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> Recognition:
         """inputs (N, 1, H, W) zero-padded, input_lengths (N,) -> texts with their log-probs, in one pass."""
         log_probs, output_lengths = self.backend(inputs.to(self.device), input_lengths.to(self.device))
-        return Recognition(self.info.decode(log_probs, output_lengths), log_probs, output_lengths)
+        return self._decoded(log_probs, output_lengths)
 
-    def recognize(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> list[str]:
-        """inputs (N, 1, H, W) zero-padded, input_lengths (N,) -> one text per sample."""
+    def recognize(self, inputs: torch.Tensor, input_lengths: torch.Tensor) -> list[str | None]:
+        """inputs (N, 1, H, W) zero-padded, input_lengths (N,) -> one text per sample (None where its output
+        cannot be decoded; run() says why)."""
         return self.run(inputs, input_lengths).texts
+
+    def _decoded(self, log_probs: torch.Tensor, output_lengths: torch.Tensor) -> Recognition:
+        """log_probs (T, N, C) -> the recognition; when the decoder refuses the batch (an output gone NaN, e.g.
+        from features that overflowed), each sample alone, so that only the samples at fault get no text."""
+        try:
+            return Recognition(self.info.decode(log_probs, output_lengths), log_probs, output_lengths)
+        except DecodingError:
+            texts, errors = [], {}
+            for index in range(log_probs.shape[1]):
+                alone = torch.where(torch.arange(len(output_lengths)) == index, output_lengths.cpu(), 0)
+                try:  # the others with length 0: an error still names frame t of sample `index`
+                    texts.append(self.info.decode(log_probs, alone)[index])
+                except DecodingError as error:
+                    texts.append(None)
+                    errors[index] = f"the model's output cannot be decoded: {error}"
+            return Recognition(texts, log_probs, output_lengths, errors)
 
     @torch.inference_mode()
     def run_tensors(self, tensors: list[torch.Tensor]) -> Recognition:
@@ -157,7 +175,7 @@ class Recognizer:
                 end = None if window.keep_end is None else window.keep_end - offset
                 frames[row].append(local[window.keep_start - offset : end])
         log_probs, output_lengths = pad_frames([torch.cat(pieces) for pieces in frames])
-        return Recognition(self.info.decode(log_probs, output_lengths), log_probs, output_lengths)
+        return self._decoded(log_probs, output_lengths)
 
     def frame_geometry(self, source) -> FrameGeometry:
         """How this model's output frames map onto a source (original image, or waveform)."""

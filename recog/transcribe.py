@@ -100,6 +100,8 @@ def transcribe_files(recognizer: Recognizer, files: list[Path], batch_size: int,
             recognition = recognizer.run_tensors([preprocessor(source) for source in sources.values()])
         row = {path: index for index, path in enumerate(sources)}
         for path in chunk:
+            if path not in errors and recognition.texts[row[path]] is None:
+                errors[path] = f"{path}: {recognition.errors[row[path]]}"
             if path in errors:
                 yield Transcript(path, error=errors[path])
                 continue

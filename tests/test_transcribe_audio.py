@@ -3,6 +3,7 @@ alignments in seconds."""
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ import torch
 
 from recog.alphabet import ENGLISH_SPEECH_SYMBOLS
 from recog.audio import AudioPreprocessor
+from recog.decoding.decoders import decoder_config
+from recog.evaluate import transcribe_split
 from recog.lightning_module import CTCRecognitionModule
 from recog.recognizer import Recognizer
 from recog.transcribe import main as transcribe
@@ -89,6 +92,37 @@ def test_b16_bad_files_get_an_error_each_and_the_rest_is_transcribed(speech_chec
     errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 3 and all(str(path) in error for path, error in zip(bad, errors))
     assert "3 of 4 files failed" in captured.err
+
+
+def test_a_file_whose_output_cannot_be_decoded_fails_alone(speech_checkpoint, tmp_path, capsys):
+    good = tmp_path / "good.wav"
+    soundfile.write(good, noise(1.0, 16000), 16000)
+    loud = tmp_path / "loud.wav"  # finite float samples whose power overflows float32: the features become NaN
+    soundfile.write(loud, noise(1.0, 16000) * 1e30, 16000, subtype="FLOAT")
+    assert transcribe([speech_checkpoint, str(loud), str(good), "--device", "cpu"]) == 1
+    captured = capsys.readouterr()
+    assert [line.split("\t")[0] for line in captured.out.splitlines()] == [str(good)]
+    assert f"error: {loud}: the model's output cannot be decoded: frame 0 of sample 0: log_probs must be" \
+        in captured.err
+
+
+def test_a_sample_whose_output_cannot_be_decoded_gets_no_text_and_the_others_do(speech_checkpoint, caplog):
+    recognizer = Recognizer.from_checkpoint(speech_checkpoint, "cpu", decoder=decoder_config("beam"))
+    features = torch.randn(3, 1, recognizer.preprocessor.input_height, 200, generator=torch.Generator().manual_seed(0))
+    features[1] = float("inf")
+    lengths = torch.tensor([200, 200, 150])
+    recognition = recognizer.run(features, lengths)
+    assert recognition.texts[1] is None and list(recognition.errors) == [1]
+    assert recognition.errors[1].startswith("the model's output cannot be decoded: frame 0 of sample 1: ")
+    alone = [recognizer.run(features[i : i + 1], lengths[i : i + 1]).texts[0] for i in (0, 2)]
+    assert [recognition.texts[0], recognition.texts[2]] == alone
+    # recog-eval scores it as an empty hypothesis, says so, and goes on
+    batch = {"ids": ["a", "b", "c"], "texts": ["x", "y", "z"], "images": features, "widths": lengths,
+             "num_skipped": 0}
+    with caplog.at_level(logging.WARNING):
+        rows, skipped = transcribe_split(recognizer, [batch])
+    assert rows == [("a", "x", alone[0]), ("b", "y", ""), ("c", "z", alone[1])] and skipped == 0
+    assert "line b: the model's output cannot be decoded: frame 0 of sample 1" in caplog.text
 
 
 def test_a_long_recording_is_read_in_windows(speech_checkpoint, tmp_path, capsys):

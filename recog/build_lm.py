@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"error: {args.output}: cannot write the language model ({error.strerror})", file=sys.stderr)
         return 2
-    counts = ", ".join(f"{len(p)} {k}-grams" for k, p in enumerate(model.probs, start=1))
+    counts = ", ".join(f"{len(p) + (k == 1)} {k}-grams" for k, p in enumerate(model.probs, start=1))  # 1: + <s>
     print(f"{args.output}: {args.unit} {args.order}-gram from {len(sentences)} sentences: {counts}; "
           f"discounts {', '.join(f'{d:.4f}' for d in model.discounts)}")
     return 0

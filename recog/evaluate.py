@@ -101,6 +101,17 @@ def score_groups(rows: list[tuple[str, str, str]], subsets: dict[str, str] | Non
     return normalised, metrics
 
 
+def describe(settings: dict, prefix: str = "") -> str:
+    """A decoder config in one line: its class, then key=value (nested keys dotted)."""
+    words = [settings["_target_"].rsplit(".", 1)[-1]] if "_target_" in settings and not prefix else []
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            words.append(describe(value, f"{prefix}{key}."))
+        elif not key.startswith("_"):
+            words.append(f"{prefix}{key}={value}")
+    return " ".join(words)
+
+
 def group_by_subset(rows: list[tuple[str, str, str]], subsets: dict[str, str]) -> dict[str, list]:
     groups: dict[str, list] = {}
     for row in rows:
@@ -122,6 +133,7 @@ def main(cfg: DictConfig) -> float:
         raise DataError(f"split {cfg.split!r} has no readable lines to score ({unreadable} unreadable)")
     subsets = subsets_of(datamodule.samples(cfg.split))
     normalizer = TextNormalizer.from_dict(to_plain(cfg.metric_normalizer))
+    print(f"decoder: {describe(to_plain(cfg.decoder))}")
     normalised, metrics = score_groups(rows, subsets, cfg.split, normalizer)
     summary = {"split": cfg.split, "checkpoint": str(to_absolute_path(cfg.ckpt_path)), "unreadable": unreadable,
                "decoder": to_plain(cfg.decoder)}

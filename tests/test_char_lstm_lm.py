@@ -110,6 +110,10 @@ def test_lm_files_are_checked_when_loaded(tmp_path):
     (tmp_path / "text.ckpt").write_text("not a checkpoint")
     with pytest.raises(LanguageModelError, match=r"text.ckpt: not a checkpoint written by recog-train-lm"):
         char_lstm(tmp_path / "text.ckpt", Alphabet(list("ab")), alpha=0.5, beta=0.0)
+    (tmp_path / "lm.arpa").write_text("\\data\\\nngram 1=1\n\n\\1-grams:\n-0.1\ta\n\n\\end\\\n")
+    with pytest.raises(LanguageModelError, match=r"lm.arpa: an ARPA n-gram file, not a checkpoint written by "
+                                                  r"recog-train-lm: use it with decoder=beam_word_lm or"):
+        char_lstm(tmp_path / "lm.arpa", Alphabet(list("ab")), alpha=0.5, beta=0.0)
     lowercase = save_checkpoint(random_lm("abcdefgh "), tmp_path / "lower.ckpt")
     with pytest.raises(LanguageModelError, match=r"disagree on case"):
         char_lstm(lowercase, Alphabet(list("ABCDEFGH ")), alpha=0.5, beta=0.0)

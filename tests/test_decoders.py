@@ -2,10 +2,13 @@
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
 from recog.alphabet import Alphabet
+from recog.config import CONFIG_DIR
 from recog.decoding import BeamSearchDecoder, GreedyDecoder, beam_search, build_decoder
 from recog.decoding.decoders import decoder_config
+from recog.decoding.ngram import LanguageModelError
 from recog.errors import ConfigError
 
 ALPHABET = Alphabet(list(" abc"))
@@ -56,8 +59,28 @@ def test_lm_decoder_configs_load_their_model(tmp_path):
 @pytest.mark.parametrize("name, settings, message", [
     ("beems", [], r"decoder 'beems' does not exist: choose one of beam, beam_char_lm, beam_char_lstm, beam_word_lm, greedy"),
     ("beam_word_lm", [], r"decoder beam_word_lm needs language_model.path: set it, e.g. language_model.path=FILE"),
-    ("beam", ["beam_widht=3"], r"decoder beam: Could not override 'decoder.beam_widht'"),
+    ("beam", ["beam_widht=3"], r"decoder beam: Could not override 'decoder.beam_widht'.*; settings are KEY=VALUE "
+                               r"with the keys of conf/decoder/beam.yaml: beam_width, top_k, min_log_prob"),
+    ("greedy", ["beam_width=3"], r"conf/decoder/greedy.yaml \(it has none: choose another decoder, e.g. --decoder "
+                                 r"beam\)"),
 ])
 def test_decoder_config_errors_say_what_to_set(name, settings, message):
     with pytest.raises(ConfigError, match=message):
         decoder_config(name, settings)
+
+
+def test_building_a_decoder_reports_user_errors_as_such(tmp_path):
+    """recog-eval composes its decoder itself: what it builds gets the same errors as recog-transcribe's."""
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        unset = compose("eval", overrides=["decoder=beam_word_lm"]).decoder
+        unknown = compose("eval", overrides=["decoder=beam", "+decoder.beamwidth=3"]).decoder
+        missing_lm = compose("eval", overrides=["decoder=beam_word_lm",
+                                                f"decoder.language_model.path={tmp_path / 'no.arpa'}"]).decoder
+    with pytest.raises(ConfigError, match=r"decoder.language_model.path is not set: give it, e.g. "
+                                          r"decoder.language_model.path=FILE"):
+        build_decoder(unset, ALPHABET)
+    with pytest.raises(ConfigError, match=r"decoder: .*unexpected keyword argument 'beamwidth' \(the settings a "
+                                          r"decoder takes are the keys of its conf/decoder/ file\)"):
+        build_decoder(unknown, ALPHABET)
+    with pytest.raises(LanguageModelError, match=r"no.arpa: no such language model file"):
+        build_decoder(missing_lm, ALPHABET)

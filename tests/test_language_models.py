@@ -128,8 +128,21 @@ def test_an_lm_in_the_other_case_is_a_clear_error(tmp_path):
     corpus = tmp_path / "upper.txt"
     corpus.write_text("THE CAT\nTHE HAT\n")
     recog_lm([str(corpus), "-o", str(tmp_path / "upper.arpa")])
-    with pytest.raises(LanguageModelError, match="upper.arpa: 3 of the LM's 3 words use characters .* other case"):
+    with pytest.raises(LanguageModelError, match="upper.arpa: 3 of the LM's 3 words use characters the model's "
+                                                 "alphabet lacks \\('ACEHT'\\); 5 of these characters are in the "
+                                                 "alphabet in the other case \\('ACEHT'\\)"):
         word_ngram(tmp_path / "upper.arpa", Alphabet(list(" acehtz")), alpha=0.5, beta=1.0)
+
+
+def test_a_character_lm_given_as_a_word_lm_is_a_clear_error(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat\nthe hat\n")
+    assert recog_lm([str(corpus), "-o", str(tmp_path / "chars.arpa"), "--unit", "char", "--order", "2"]) == 0
+    assert "char 2-gram from 2 sentences: 9 1-grams" in capsys.readouterr().out  # as the file says: <s> counts
+    assert "ngram 1=9\n" in (tmp_path / "chars.arpa").read_text()
+    with pytest.raises(LanguageModelError, match=r"chars.arpa: a character LM \(its tokens are single characters "
+                                                  r"and <space>\): use it with decoder=beam_char_lm"):
+        word_ngram(tmp_path / "chars.arpa", Alphabet(list(" acehtz")), alpha=0.5, beta=1.0)
 
 
 

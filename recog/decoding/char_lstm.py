@@ -78,11 +78,16 @@ def load_char_lstm(path: str | Path) -> CharLMModule:
     path = Path(path)
     if not path.is_file():
         raise LanguageModelError(f"{path}: no such file (a checkpoint written by recog-train-lm)")
+    with path.open("rb") as handle:
+        if b"\\data\\" in handle.read(4096):
+            raise LanguageModelError(f"{path}: an ARPA n-gram file, not a checkpoint written by recog-train-lm: use "
+                                     "it with decoder=beam_word_lm or decoder=beam_char_lm")
     try:
         return CharLMModule.load_from_checkpoint(path, map_location="cpu")
     except Exception as error:  # noqa: BLE001 - any failure to read it means the same to the user
+        reason = str(error).splitlines()[0] if str(error) else ""
         raise LanguageModelError(f"{path}: not a checkpoint written by recog-train-lm ({type(error).__name__}: "
-                                 f"{error})") from None
+                                 f"{reason})") from None
 
 
 def char_lstm(path: str | Path, alphabet: Alphabet, alpha: float, beta: float) -> CharLSTMScorer:

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
+from hydra.errors import HydraException, InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -20,12 +20,25 @@ from recog.decoding.lexicon import HotwordScorer, LexiconScorer, read_word_list
 from recog.decoding.ngram import LanguageModelError
 from recog.decoding.prefix_search import Hypothesis, beam_search_batch
 from recog.decoding.scorers import Scorer
-from recog.errors import ConfigError
+from recog.errors import ConfigError, RecogError
 
 
 def build_decoder(config, alphabet: Alphabet):
-    """A decoder config (a conf/decoder/ entry, with `_target_`) -> the decoder for this alphabet."""
-    return instantiate(config, alphabet=alphabet, _convert_="all")
+    """A decoder config (a conf/decoder/ entry, with `_target_`) -> the decoder for this alphabet; a setting
+    left unset or unknown, or an LM / lexicon that cannot be used, is a RecogError that says so."""
+    missing = OmegaConf.missing_keys(config) if isinstance(config, DictConfig) else set()
+    if missing:
+        key = sorted(missing)[0].removeprefix("decoder.")  # the key as given on the command line
+        raise ConfigError(f"decoder.{key} is not set: give it, e.g. decoder.{key}=FILE")
+    try:
+        return instantiate(config, alphabet=alphabet, _convert_="all")
+    except InstantiationException as error:
+        if isinstance(error.__cause__, RecogError):
+            raise error.__cause__ from None
+        if isinstance(error.__cause__, TypeError):
+            raise ConfigError(f"decoder: {error.__cause__} (the settings a decoder takes are the keys of its "
+                              "conf/decoder/ file)") from None
+        raise
 
 
 def decoder_config(name: str, settings: Sequence[str] = ()) -> DictConfig:
@@ -38,8 +51,12 @@ def decoder_config(name: str, settings: Sequence[str] = ()) -> DictConfig:
         with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
             config = compose(f"decoder/{name}", overrides=[f"decoder.{setting}" for setting in settings]).decoder
     except HydraException as error:
-        raise ConfigError(f"decoder {name}: {str(error).splitlines()[0]} (settings are KEY=VALUE, with the keys of "
-                          f"conf/decoder/{name}.yaml)") from None
+        with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+            keys = [key for key in compose(f"decoder/{name}").decoder if not key.startswith("_")]
+        hint = f": {', '.join(keys)}" if keys else " (it has none: choose another decoder, e.g. --decoder beam)"
+        reason = str(error).splitlines()[0].rstrip(".")
+        raise ConfigError(f"decoder {name}: {reason}; settings are KEY=VALUE with the keys of "
+                          f"conf/decoder/{name}.yaml{hint}") from None
     missing = sorted(key.removeprefix("decoder.") for key in OmegaConf.missing_keys(config))
     if missing:
         raise ConfigError(f"decoder {name} needs {', '.join(missing)}: set it, e.g. {missing[0]}=FILE")

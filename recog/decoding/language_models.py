@@ -215,6 +215,10 @@ def word_ngram(path: str | Path, alphabet: Alphabet, alpha: float, beta: float) 
     elif not lm.vocabulary - SPECIAL_TOKENS:
         raise LanguageModelError(f"{path}: the LM lists no words besides {', '.join(sorted(SPECIAL_TOKENS))}: "
                                  "build it from a text with words (recog-lm TEXT -o LM.arpa)")
+    elif SPACE_TOKEN in lm.vocabulary and all(len(token) == 1 for token in lm.vocabulary - SPECIAL_TOKENS
+                                              - {SPACE_TOKEN}):
+        raise LanguageModelError(f"{path}: a character LM (its tokens are single characters and {SPACE_TOKEN}): use "
+                                 "it with decoder=beam_char_lm, or give a word LM (recog-lm TEXT -o LM.arpa)")
     else:
         unwritable = check_vocabulary(path, lm.vocabulary, alphabet.symbols, "words")
         if unwritable:

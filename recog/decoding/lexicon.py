@@ -47,8 +47,10 @@ def read_word_list(path: str | Path, alphabet: Alphabet, what: str) -> list[str]
             continue
         unknown = alphabet.unknown_characters(entry)
         if unknown:
+            other_case = any(c.swapcase() in alphabet for c in unknown)
             raise LanguageModelError(f"{path}:{number}: {what} {entry!r} has characters the model cannot write "
-                                     f"({''.join(sorted(unknown))!r}); fix the case or remove the line")
+                                     f"({''.join(sorted(unknown))!r}); "
+                                     + ("write it in the model's case" if other_case else "remove the line"))
         entries.append(entry)
     if not entries:
         raise LanguageModelError(f"{path}: the {what} file lists nothing")

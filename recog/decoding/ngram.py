@@ -180,7 +180,7 @@ def check_vocabulary(path: str | Path, units: Iterable[str], symbols: Iterable[s
     if units and len(unwritable) * 2 > len(units):
         missing = sorted(set("".join(unwritable)) - symbols)
         case = [c for c in missing if c.swapcase() in symbols]
-        hint = (f"; {len(case)} of them are in the alphabet in the other case ({''.join(case[:20])!r}): the LM "
+        hint = (f"; {len(case)} of these characters are in the alphabet in the other case ({''.join(case)!r}): the LM "
                 "and the model disagree on case, rebuild the LM from text in the model's case (recog-lm "
                 "--lowercase or --uppercase)" if case else
                 "; build the LM from text written with the model's alphabet")

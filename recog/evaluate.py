@@ -133,7 +133,7 @@ def main(cfg: DictConfig) -> float:
         raise DataError(f"split {cfg.split!r} has no readable lines to score ({unreadable} unreadable)")
     subsets = subsets_of(datamodule.samples(cfg.split))
     normalizer = TextNormalizer.from_dict(to_plain(cfg.metric_normalizer))
-    print(f"decoder: {describe(to_plain(cfg.decoder))}")
+    print(f"decoder: {HydraConfig.get().runtime.choices.get('decoder')} ({describe(to_plain(cfg.decoder))})")
     normalised, metrics = score_groups(rows, subsets, cfg.split, normalizer)
     summary = {"split": cfg.split, "checkpoint": str(to_absolute_path(cfg.ckpt_path)), "unreadable": unreadable,
                "decoder": to_plain(cfg.decoder)}

@@ -61,8 +61,8 @@ def test_lm_decoder_configs_load_their_model(tmp_path):
     ("beam_word_lm", [], r"decoder beam_word_lm needs language_model.path: set it, e.g. language_model.path=FILE"),
     ("beam", ["beam_widht=3"], r"decoder beam: Could not override 'decoder.beam_widht'.*; settings are KEY=VALUE "
                                r"with the keys of conf/decoder/beam.yaml: beam_width, top_k, min_log_prob"),
-    ("greedy", ["beam_width=3"], r"conf/decoder/greedy.yaml \(it has none: choose another decoder, e.g. --decoder "
-                                 r"beam\)"),
+    ("greedy", ["beam_width=3"], r"conf/decoder/greedy.yaml \(it has none; greedy is what runs without --decoder: "
+                                 r"choose one, e.g. --decoder beam, or beam_word_lm for an LM\)"),
 ])
 def test_decoder_config_errors_say_what_to_set(name, settings, message):
     with pytest.raises(ConfigError, match=message):

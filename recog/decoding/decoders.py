@@ -53,7 +53,8 @@ def decoder_config(name: str, settings: Sequence[str] = ()) -> DictConfig:
     except HydraException as error:
         with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
             keys = [key for key in compose(f"decoder/{name}").decoder if not key.startswith("_")]
-        hint = f": {', '.join(keys)}" if keys else " (it has none: choose another decoder, e.g. --decoder beam)"
+        hint = f": {', '.join(keys)}" if keys else (" (it has none; greedy is what runs without --decoder: choose "
+                                                    "one, e.g. --decoder beam, or beam_word_lm for an LM)")
         reason = str(error).splitlines()[0].rstrip(".")
         raise ConfigError(f"decoder {name}: {reason}; settings are KEY=VALUE with the keys of "
                           f"conf/decoder/{name}.yaml{hint}") from None

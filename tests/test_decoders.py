@@ -54,6 +54,8 @@ def test_lm_decoder_configs_load_their_model(tmp_path):
                                 ALPHABET)
         (scorer,) = decoder.scorers
         assert scorer.alpha == pytest.approx(0.25 * np.log(10))
+        if name == "beam_word_lm":
+            assert scorer.unknown_word_score == -10.0  # pyctcdecode's default unk_score_offset
 
 
 @pytest.mark.parametrize("name, settings, message", [

@@ -258,10 +258,10 @@ def spelled(scorer, alphabet: Alphabet, text: str):
 
 def test_a_partial_word_pays_the_unknown_word_score_when_it_leaves_the_lm_vocabulary(hand_written_arpa):
     alphabet = Alphabet(list(" abz"))
-    scorer = word_ngram(hand_written_arpa, alphabet, alpha=1.0, beta=0.5)  # words a, b
+    scorer = word_ngram(hand_written_arpa, alphabet, alpha=1.0, beta=0.5, unknown_word_score=-3.0)  # words a, b
     space, a, b, z = (alphabet.encode(c)[0] for c in " abz")
     lm = read_arpa(hand_written_arpa)
-    unknown = math.log(10) * lm.log10_prob("<unk>", ("<s>", "a"))
+    unknown = math.log(10) * lm.log10_prob("<unk>", ("<s>", "a")) - 3.0
     (row,) = scorer.bonus(spelled(scorer, alphabet, "a "))  # at a word start: "a", "b" begin LM words, "z" not
     assert row[a] == 0 and row[b] == 0 and row[z] == pytest.approx(unknown)
     assert row[space] == 0  # no word to complete
@@ -291,7 +291,7 @@ def test_an_lm_without_a_word_list_scores_each_word_when_it_ends(hand_written_ar
     alphabet = Alphabet(list(" abz"))
     space, a, z = (alphabet.encode(c)[0] for c in " az")
     lm = read_arpa(hand_written_arpa)
-    scorer = WordLMScorer(WithoutWordList(lm), alphabet, alpha=1.0, beta=0.5)
+    scorer = WordLMScorer(WithoutWordList(lm), alphabet, alpha=1.0, beta=0.5, unknown_word_score=-10.0)
     (row,) = scorer.bonus(spelled(scorer, alphabet, "a bz"))
     assert row[a] == 0 and row[z] == 0  # no word is unknown before it ends
     assert row[space] == pytest.approx(math.log(10) * lm.log10_prob("<unk>", ("<s>", "a")) + 0.5)

@@ -4,14 +4,17 @@ WordLMScorer reads words out of the beam's characters. A word is scored once, wh
 appends a space, or the utterance ends), so a partial word is never punished for not being a word yet; each
 complete word also earns beta. The exception: a partial word that stops being the beginning of any LM word is
 an unknown word whatever follows, and gets the LM's <unk> score at once instead of at its end (otherwise beams
-that glue words together, never paying for a word, would win); from then on all unknown words are one state, and
-<unk> in the history of the words after them, as KenLM reads them. CharLMScorer scores every character (space
+that glue words together, never paying for a word, would win), plus `unknown_word_score` (natural log, -10 by
+default as pyctcdecode's unk_score_offset: the <unk> probability of a Kneser-Ney model is that of a rare word,
+too cheap for one unknown word standing in for several known ones); from then on all unknown words are one
+state, and <unk> in the history of the words after them, as KenLM reads them. CharLMScorer scores every character (space
 included) and gives beta per character. Both are built by `word_ngram` / `char_ngram` from a model file and
 checked against the model's alphabet at load time.
 """
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -42,7 +45,7 @@ class WordLMScorer(Scorer):
     score) are filled when the search first meets a node or a history, so that per frame the bonus is one
     gather, and Python only runs for what is new and for the words that are complete."""
 
-    def __init__(self, lm, alphabet: Alphabet, alpha: float, beta: float):
+    def __init__(self, lm, alphabet: Alphabet, alpha: float, beta: float, unknown_word_score: float):
         if " " not in alphabet:
             raise LanguageModelError("a word language model needs a space in the model's alphabet to find words; "
                                      "use a character LM (decoder=beam_char_lm) for this model")
@@ -51,6 +54,7 @@ class WordLMScorer(Scorer):
         self.space = alphabet.encode(" ")[0]
         self.alpha = alpha * LN_10  # log10 -> natural log, then the fusion weight
         self.beta = beta
+        self.unknown_word_score = unknown_word_score
         self.history_size = max(lm.order - 1, 1)
         # each beginning of LM words -> the letters that continue it (None: the LM does not list its words,
         # unknown words are scored at their end)
@@ -162,7 +166,8 @@ class WordLMScorer(Scorer):
             history_id = self._history_ids[history] = len(self._histories)
             self._histories.append(history)
             self._unknown_scores = with_room(self._unknown_scores, history_id + 1, np.nan)
-            self._unknown_scores[history_id] = self.alpha * self.lm.log10_prob(UNKNOWN, history)
+            self._unknown_scores[history_id] = (self.alpha * self.lm.log10_prob(UNKNOWN, history)
+                                                + self.unknown_word_score)
         return history_id
 
 
@@ -207,8 +212,13 @@ def char_token(symbol: str) -> str:
     return SPACE_TOKEN if symbol == " " else symbol
 
 
-def word_ngram(path: str | Path, alphabet: Alphabet, alpha: float, beta: float) -> WordLMScorer:
-    """A word n-gram (ARPA, or KenLM binary) in shallow fusion; its words are checked against the alphabet."""
+def word_ngram(path: str | Path, alphabet: Alphabet, alpha: float, beta: float,
+               unknown_word_score: float = -10.0) -> WordLMScorer:
+    """A word n-gram (ARPA, or KenLM binary) in shallow fusion; its words are checked against the alphabet.
+    unknown_word_score: added (natural log) to the LM's <unk> score of each word it does not list."""
+    if not math.isfinite(unknown_word_score):
+        raise LanguageModelError(f"decoder.language_model.unknown_word_score must be a finite number, not "
+                                 f"{unknown_word_score}")
     lm = load_ngram(path)
     if lm.vocabulary is None:
         log.warning("%s: a binary LM does not list its words; their characters and case are not checked", path)
@@ -224,7 +234,7 @@ def word_ngram(path: str | Path, alphabet: Alphabet, alpha: float, beta: float) 
         if unwritable:
             log.warning("%s: %d of %d LM words use characters outside the model's alphabet and can never be "
                         "decoded, e.g. %s", path, len(unwritable), len(lm.vocabulary), unwritable[:5])
-    return WordLMScorer(lm, alphabet, alpha, beta)
+    return WordLMScorer(lm, alphabet, alpha, beta, unknown_word_score)
 
 
 def char_ngram(path: str | Path, alphabet: Alphabet, alpha: float, beta: float) -> CharLMScorer:

@@ -97,11 +97,15 @@ def beam_search(log_probs: np.ndarray, beam_width: int = 32, blank: int = BLANK_
     top_k: extend by at most this many classes per frame (the most probable); min_log_prob: never extend by a
     class whose log y_t(c) is below it. Both None: exact search within the beam.
     """
-    if np.ndim(log_probs) != 2:
-        raise DecodingError(f"log_probs must be one utterance's (T, C) array, got shape {np.shape(log_probs)}")
+    check_one_utterance(log_probs)
     (hypotheses,) = beam_search_batch(log_probs[:, None], [len(log_probs)], beam_width, blank, scorers, top_k,
                                       min_log_prob, num_best)
     return hypotheses
+
+
+def check_one_utterance(log_probs) -> None:
+    if np.ndim(log_probs) != 2:
+        raise DecodingError(f"log_probs must be one utterance's (T, C) array, got shape {np.shape(log_probs)}")
 
 
 def beam_search_batch(log_probs: np.ndarray, lengths: Sequence[int], beam_width: int = 32,
@@ -321,8 +325,7 @@ def prefix_beam_search(log_probs: np.ndarray, beam_width: int = 32, *, vocab: Se
                        blank: int = BLANK_INDEX) -> str:
     """The best string for one (T, V) array of natural-log posteriors; vocab[c] is the text of class c (the
     blank's entry is ignored), e.g. ["", " ", "a", "b", ...]."""
-    if np.ndim(log_probs) != 2:
-        raise DecodingError(f"log_probs must be one utterance's (T, V) array, got shape {np.shape(log_probs)}")
+    check_one_utterance(log_probs)
     if len(vocab) != np.shape(log_probs)[-1]:
         raise DecodingError(f"vocab has {len(vocab)} entries but log_probs has {np.shape(log_probs)[-1]} classes: "
                             "give the text of every class, the blank included")
